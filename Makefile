@@ -1,0 +1,62 @@
+# One-seal service — the two commands of the Quick start are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export SEAL_HOME ?= $(CURDIR)/.seal
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export SEAL_PUBLIC_URL ?= http://$(HOST):$(PORT)
+
+# Debian packages: what the service needs to run, and what the tests need on top (independent verifiers).
+RUN_DEBS := fonts-wqy-zenhei
+TEST_DEBS := $(RUN_DEBS) poppler-utils libnss3-tools softhsm2 openssl
+
+.PHONY: run test lint deps-run deps-test venv install install-test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+venv: $(BIN)/python
+
+install: venv
+	$(BIN)/pip install --quiet -e .
+
+install-test: venv
+	$(BIN)/pip install --quiet -e ".[test]"
+
+# Installs Debian packages when run as root and something is missing; otherwise says what to install.
+define install_debs
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "please install (as root): apt-get install$$missing" >&2; exit 1; fi; \
+	fi
+endef
+
+deps-run:
+	$(call install_debs,$(RUN_DEBS))
+
+deps-test:
+	$(call install_debs,$(TEST_DEBS))
+
+run: deps-run install
+	$(BIN)/seal-service init
+	$(BIN)/seal-service serve --host $(HOST) --port $(PORT)
+
+lint: install-test
+	$(BIN)/ruff check seal_service verifier tests bench
+	$(BIN)/ruff format --check seal_service verifier tests bench
+	$(BIN)/mypy verifier
+
+test: deps-test install-test lint
+	$(BIN)/pytest -q
+
+bench: install
+	$(BIN)/python bench/sign.py
+
+clean:
+	rm -rf $(VENV) .seal .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,29 @@
+"""The app factory: ``create_app(settings)`` builds the FastAPI application of one instance."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from seal_service import __version__
+from seal_service.api import problems, protocols, public
+from seal_service.instance import Instance
+from seal_service.settings import Settings
+
+
+def create_app(settings: Settings | None = None, *, instance: Instance | None = None) -> FastAPI:
+    """Build the application; refuses unsafe settings (e.g. production with a development passphrase)."""
+    settings = settings or (instance.settings if instance else Settings())
+    settings.check_startup()
+    app = FastAPI(
+        title="One-seal service",
+        version=__version__,
+        description=(
+            "Electronic approval seals (行政审批专用章) applied to PDF licences as PAdES signatures, "
+            "with the service's own RFC 3161 TSA, OCSP responder and CRLs."
+        ),
+    )
+    app.state.instance = instance or Instance(settings)
+    problems.install(app)
+    app.include_router(public.router)
+    app.include_router(protocols.router)
+    return app

@@ -1,0 +1,52 @@
+"""The one place that turns errors into RFC 9457 ``application/problem+json`` responses."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from seal_service.errors import SealServiceError
+
+PROBLEM_BASE = "https://one-seal.example/problems/"
+log = logging.getLogger(__name__)
+
+
+def problem(status: int, slug: str, title: str, detail: str, **extra: object) -> JSONResponse:
+    """An RFC 9457 problem response."""
+    body: dict[str, object] = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on ``app``."""
+
+    @app.exception_handler(SealServiceError)
+    async def _domain(_: Request, exc: SealServiceError) -> JSONResponse:
+        if exc.status >= 500:
+            log.error("service error: %s", exc.detail)
+        return problem(exc.status, exc.slug, exc.title, exc.detail, field=exc.field)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path")), "message": e.get("msg")}
+            for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"field": None, "message": "invalid request"}
+        return problem(
+            422, "invalid-input", "Invalid input", f"{first['field']}: {first['message']}", errors=errors
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, f"http-{exc.status_code}", str(exc.detail), str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        return problem(500, "internal", "Internal error", "an unexpected error occurred; it has been logged")

@@ -1,0 +1,278 @@
+"""``seal-service``: the operator's command line.
+
+Example::
+
+    $ seal-service init
+    $ seal-service seals list
+    $ seal-service sign licence.pdf -o sealed.pdf --seal jc-bureau-approval --item JC-001 --holder 晋城市某某餐饮有限公司
+
+Exit codes (the one place they are decided): 0 success; 2 bad usage or input, or a refusal (unknown seal or
+item, seal not usable, not authorised, damaged PDF); 3 the instance is misconfigured or a key cannot be used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from seal_service.errors import ConfigurationError, KeyUnavailable, PolicyError, SealServiceError
+from seal_service.settings import KeyAlgorithm, Settings
+
+EXIT_OK, EXIT_INPUT, EXIT_CONFIG = 0, 2, 3
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _instance(settings: Settings):  # type: ignore[no-untyped-def]
+    from seal_service.instance import Instance
+
+    return Instance(settings)
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)
+
+
+def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
+    """Create the instance: development PKI, schema, authorities and demo seals (idempotent)."""
+    from seal_service.services.bootstrap import initialise
+
+    algorithm = KeyAlgorithm(args.algorithm) if args.algorithm else None
+    report = initialise(_instance(settings), at=_now(), algorithm=algorithm)
+    print(f"instance: {settings.resolved_home}")
+    print(f"database: {settings.resolved_database_url}")
+    for line in report.created:
+        print(f"  created  {line}")
+    for line in report.present:
+        print(f"  present  {line}")
+    print("done: nothing was overwritten" if not report.created else f"done: {len(report.created)} created")
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the HTTP service with uvicorn."""
+    import uvicorn
+
+    settings.check_startup()
+    base = settings.public_url
+    print(f"one-seal service on http://{args.host}:{args.port}  (public URL {base})", flush=True)
+    print(f"  API docs       {base}/docs", flush=True)
+    print(f"  health         {base}/healthz", flush=True)
+    print(f"  catalogue      {base}/v1/catalogue", flush=True)
+    print(f"  root cert      {base}/pki/root.cer", flush=True)
+    print(f"  CRL            {base}/crl/seal-ca.crl   OCSP {base}/ocsp   TSA {base}/tsa", flush=True)
+    uvicorn.run(
+        "seal_service.api.asgi:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+    )
+    return EXIT_OK
+
+
+def cmd_sign(args: argparse.Namespace, settings: Settings) -> int:
+    """Seal a PDF licence locally and record it."""
+    from seal_service.errors import InvalidInput
+    from seal_service.services.sealing import LicenceRequest, seal_licence
+    from seal_service.signing.sealer import PadesLevel
+
+    source = Path(args.input)
+    try:
+        pdf = source.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {source}: {exc.strerror}") from None
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise InvalidInput(f"{out} exists; pass --force to overwrite it")
+    request = LicenceRequest(
+        item_code=args.item,
+        holder_name=args.holder,
+        seal_id=args.seal,
+        level=PadesLevel(args.level),
+        holder_code=args.holder_code,
+        holder_code_type=args.holder_code_type,
+        number=args.number,
+        valid_from=args.valid_from,
+        valid_until=args.valid_until,
+    )
+    sealed = seal_licence(_instance(settings), pdf, request, actor="cli", at=_now())
+    # Write to a temporary file and rename, so a failure never leaves a partial sealed file behind.
+    tmp = out.with_name(out.name + ".partial")
+    tmp.write_bytes(sealed.pdf)
+    tmp.replace(out)
+    print(f"sealed     {out} ({len(sealed.pdf)} bytes, {sealed.level.value})")
+    print(f"licence    {sealed.licence_id}")
+    print(f"identifier {sealed.identifier}")
+    print(f"number     {sealed.number}")
+    print(f"sha256     {sealed.document_sha256}")
+    print(f"verify     {sealed.verify_url}")
+    return EXIT_OK
+
+
+def cmd_seals_list(args: argparse.Namespace, settings: Settings) -> int:
+    """List seals, their authorities and certificates."""
+    from seal_service.services.registry import list_seals
+
+    seals = list_seals(_instance(settings))
+    if args.json:
+        print(json.dumps([asdict(s) for s in seals], ensure_ascii=False, indent=2, default=_json_default))
+        return EXIT_OK
+    print(f"{'SEAL ID':<24} {'STATUS':<9} {'AUTHORITY':<12} NAME")
+    for s in seals:
+        print(f"{s.id:<24} {s.status:<9} {s.authority_code:<12} {s.name}")
+        for c in s.certificates:
+            until = f"{c.not_after:%Y-%m-%d}"
+            print(f"{'':<24}   cert {c.serial_number[:16]}… {c.status} until {until}")
+    return EXIT_OK
+
+
+def cmd_seals_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    """Revoke a seal's certificates (published at once through OCSP and the CRL)."""
+    from seal_service.services.registry import revoke_seal
+
+    invalidity = datetime.fromisoformat(args.invalidity_date) if args.invalidity_date else None
+    if invalidity is not None and invalidity.tzinfo is None:
+        invalidity = invalidity.replace(tzinfo=UTC)
+    view = revoke_seal(_instance(settings), args.seal_id, reason=args.reason, at=_now(), invalidity_date=invalidity)
+    print(f"revoked {view.id}: {len([c for c in view.certificates if c.revoked_at])} certificate(s), reason {args.reason}")
+    return EXIT_OK
+
+
+def cmd_catalogue(args: argparse.Namespace, settings: Settings) -> int:
+    """List the approval items and who seals them over time."""
+    from seal_service.catalogue import load_catalogue
+
+    cat = load_catalogue(settings.catalogue_path)
+    if args.json:
+        data = {
+            "authorities": [asdict(a) for a in cat.authorities.values()],
+            "items": [asdict(i) for i in cat.items.values()],
+        }
+        print(json.dumps(data, ensure_ascii=False, indent=2, default=_json_default))
+        return EXIT_OK
+    today = _now().date()
+    print(f"{'ITEM':<8} {'SEALED BY TODAY':<16} NAME")
+    for item in cat.items.values():
+        print(f"{item.code:<8} {item.sealing_authority(today) or '-':<16} {item.name}")
+        for p in item.sealed_by:
+            print(f"{'':<8}   {p.authority} from {p.start}" + (f" until {p.end}" if p.end else ""))
+    return EXIT_OK
+
+
+def cmd_ca_cert(args: argparse.Namespace, settings: Settings) -> int:
+    """Write the root certificate (PEM) to trust in verifiers."""
+    from cryptography.hazmat.primitives import serialization
+
+    from seal_service.instance import PkiRole
+
+    cert = _instance(settings).pki.certificate(PkiRole(args.role))
+    pem = cert.public_bytes(serialization.Encoding.PEM)
+    if args.output == "-":
+        sys.stdout.write(pem.decode())
+    else:
+        Path(args.output).write_bytes(pem)
+        print(f"wrote {args.role} certificate to {args.output}")
+    return EXIT_OK
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date YYYY-MM-DD") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used to render docs)."""
+    parser = argparse.ArgumentParser(
+        prog="seal-service",
+        description="One-seal service: electronic approval seals on PDF licences. Settings come from SEAL_* "
+        "environment variables (SEAL_HOME, SEAL_DATABASE_URL, SEAL_PUBLIC_URL, SEAL_KEY_PASSPHRASE[_FILE], SEAL_ENV).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("init", help="create the instance (dev PKI, schema, demo authorities and seals); idempotent")
+    p.add_argument("--algorithm", choices=[a.value for a in KeyAlgorithm], help="key algorithm (default ec-p256)")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("serve", help="run the HTTP service")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("sign", help="seal a PDF licence and record it")
+    p.add_argument("input", metavar="IN.pdf")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.pdf")
+    p.add_argument("--seal", required=True, help="seal id (see `seals list`)")
+    p.add_argument("--item", required=True, help="approval item code (see `catalogue`)")
+    p.add_argument("--holder", required=True, help="licence holder name")
+    p.add_argument("--holder-code", help="holder's ID number or unified social credit code")
+    p.add_argument("--holder-code-type", choices=["111", "001"], help="111 = ID card number, 001 = credit code")
+    p.add_argument("--number", help="licence number (default: jurisdiction-serial)")
+    p.add_argument("--valid-from", type=_date, metavar="YYYY-MM-DD")
+    p.add_argument("--valid-until", type=_date, metavar="YYYY-MM-DD")
+    p.add_argument("--level", default="B-LTA", choices=["B-B", "B-T", "B-LT", "B-LTA"], help="PAdES level")
+    p.add_argument("--force", action="store_true", help="overwrite OUT.pdf if it exists")
+    p.set_defaults(func=cmd_sign)
+
+    seals = sub.add_parser("seals", help="seals and their certificates").add_subparsers(dest="seals_cmd", required=True)
+    p = seals.add_parser("list", help="list seals with ids other commands take")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_seals_list)
+    p = seals.add_parser("revoke", help="revoke a seal's certificates at once")
+    p.add_argument("seal_id")
+    p.add_argument(
+        "--reason",
+        required=True,
+        choices=["unspecified", "keyCompromise", "affiliationChanged", "superseded", "cessationOfOperation"],
+    )
+    p.add_argument("--invalidity-date", help="ISO time from which the key is suspect (keyCompromise)")
+    p.set_defaults(func=cmd_seals_revoke)
+
+    p = sub.add_parser("catalogue", help="list the approval items and who seals them")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_catalogue)
+
+    p = sub.add_parser("ca-cert", help="write the root (or another service) certificate as PEM")
+    p.add_argument("-o", "--output", required=True, help="file, or - for standard output")
+    p.add_argument("--role", default="root", choices=["root", "seal-ca", "tsa", "ocsp"])
+    p.set_defaults(func=cmd_ca_cert)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; turns domain errors into messages and exit codes, in this one place."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace, Settings], int] = args.func
+    try:
+        settings = Settings()
+        return func(args, settings)
+    except (ConfigurationError, KeyUnavailable, PolicyError) as exc:
+        print(f"seal-service: configuration error: {exc.detail}", file=sys.stderr)
+        return EXIT_CONFIG
+    except SealServiceError as exc:
+        where = f" ({exc.field})" if exc.field else ""
+        print(f"seal-service: {exc.detail}{where}", file=sys.stderr)
+        return EXIT_INPUT
+    except ValueError as exc:  # pydantic settings validation
+        print(f"seal-service: invalid settings: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,140 @@
+"""The seal registry as operators see it: list seals and their certificates, revoke a seal.
+
+Example::
+
+    >>> [s.id for s in list_seals(instance)]          # doctest: +SKIP
+    ['jc-bureau-approval', 'zz-bureau-approval', 'jc-market-approval', 'jc-housing-approval']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from cryptography import x509
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from seal_service.errors import InvalidInput, NotFound
+from seal_service.instance import Instance
+from seal_service.storage.models import AuditEntry, CertificateStatus, Seal, SealStatus
+
+REVOCATION_REASONS = {
+    "unspecified": x509.ReasonFlags.unspecified,
+    "keyCompromise": x509.ReasonFlags.key_compromise,
+    "affiliationChanged": x509.ReasonFlags.affiliation_changed,
+    "superseded": x509.ReasonFlags.superseded,
+    "cessationOfOperation": x509.ReasonFlags.cessation_of_operation,
+}
+
+
+@dataclass(frozen=True)
+class SealCertificateView:
+    """One certificate of a seal, as listed."""
+
+    id: int
+    serial_number: str
+    not_before: datetime
+    not_after: datetime
+    status: str
+    revoked_at: datetime | None
+    revocation_reason: str | None
+    key_ref: str
+
+
+@dataclass(frozen=True)
+class SealView:
+    """A seal as listed by ``seal-service seals list``."""
+
+    id: str
+    name: str
+    seal_type: str
+    status: str
+    authority_code: str
+    authority_name: str
+    authority_kind: str
+    jurisdiction_code: str
+    credit_code: str
+    certificates: tuple[SealCertificateView, ...]
+
+
+def _view(seal: Seal) -> SealView:
+    a = seal.authority
+    return SealView(
+        id=seal.id,
+        name=seal.name,
+        seal_type=seal.seal_type,
+        status=seal.status,
+        authority_code=a.code,
+        authority_name=a.name,
+        authority_kind=a.kind,
+        jurisdiction_code=a.jurisdiction_code,
+        credit_code=a.credit_code,
+        certificates=tuple(
+            SealCertificateView(
+                id=c.id,
+                serial_number=c.serial_number,
+                not_before=c.not_before,
+                not_after=c.not_after,
+                status=c.status,
+                revoked_at=c.revoked_at,
+                revocation_reason=c.revocation_reason,
+                key_ref=c.key_ref,
+            )
+            for c in seal.certificates
+        ),
+    )
+
+
+def list_seals(instance: Instance) -> list[SealView]:
+    """Every seal with its authority and certificates."""
+    with instance.sessions() as session:
+        seals = session.scalars(
+            select(Seal).options(selectinload(Seal.authority), selectinload(Seal.certificates)).order_by(Seal.id)
+        ).all()
+        return [_view(s) for s in seals]
+
+
+def revoke_seal(
+    instance: Instance, seal_id: str, *, reason: str, at: datetime, invalidity_date: datetime | None = None,
+    actor: str = "cli",
+) -> SealView:
+    """Revoke every unrevoked certificate of a seal and mark the seal revoked.
+
+    Revocation is published at once: the OCSP responder and CRLs read the registry on every request.
+    """
+    if reason not in REVOCATION_REASONS:
+        raise InvalidInput(f"unknown reason {reason!r}; use one of {', '.join(REVOCATION_REASONS)}", field="reason")
+    with instance.writer.begin() as session:
+        seal = session.get(Seal, seal_id)
+        if seal is None:
+            raise NotFound(f"unknown seal {seal_id!r}", field="seal_id")
+        revoked_serials = []
+        for cert in seal.certificates:
+            if cert.revoked_at is None:
+                cert.revoked_at = at
+                cert.revocation_reason = REVOCATION_REASONS[reason].value
+                cert.invalidity_date = invalidity_date
+                cert.status = CertificateStatus.REVOKED.value
+                revoked_serials.append(cert.serial_number)
+        seal.status = SealStatus.REVOKED.value
+        seal.status_changed_at = at
+        seal.status_reason = reason
+        session.add(
+            AuditEntry(
+                at=at,
+                actor=actor,
+                action="seal.revoke",
+                seal_id=seal_id,
+                details={
+                    "reason": reason,
+                    "certificates": revoked_serials,
+                    "invalidity_date": invalidity_date.isoformat() if invalidity_date else None,
+                },
+            )
+        )
+        session.flush()
+        view = _view(seal)
+    instance.revocation.changed()
+    instance.sealer.forget()
+    return view

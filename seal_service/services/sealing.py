@@ -1,0 +1,278 @@
+"""Sealing a licence: policy, a reserved serial, the PAdES signature, the record and its audit entry.
+
+Example::
+
+    >>> sealed = seal_licence(instance, pdf, LicenceRequest(item_code="JC-001", holder_name="晋城市某某餐饮有限公司",
+    ...                       seal_id="jc-bureau-approval"), actor="cli", at=now)     # doctest: +SKIP
+    >>> sealed.verify_url                                                              # doctest: +SKIP
+
+Order matters for "no half-issued licence": everything that can refuse (input, seal status, catalogue, PDF
+checks) runs before a serial is taken; the serial is taken in its own short transaction (a failure later leaves
+a gap in the numbering, never a duplicate); the licence row, its PDF bytes and the audit entry are committed
+together in one transaction after the signature exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from seal_service.appearance.stamp import StampText
+from seal_service.catalogue import CatalogueItem
+from seal_service.errors import InvalidInput, NotAuthorised, NotFound, SealNotUsable
+from seal_service.identifiers import licence_identifier
+from seal_service.instance import Instance
+from seal_service.signing.documents import inspect_pdf
+from seal_service.signing.sealer import PadesLevel, SealMaterial
+from seal_service.storage.models import (
+    AuditEntry,
+    Authority,
+    CertificateStatus,
+    Licence,
+    LicenceDocument,
+    Seal,
+    SealCertificate,
+    SealStatus,
+    SerialCounter,
+)
+
+CHINA_TZ = timezone(timedelta(hours=8))
+HOLDER_CODE_TYPES = {"111": "居民身份证号码", "001": "统一社会信用代码"}
+
+
+@dataclass(frozen=True)
+class LicenceRequest:
+    """What an approval system asks to be sealed."""
+
+    item_code: str
+    holder_name: str
+    seal_id: str
+    level: PadesLevel = PadesLevel.B_LTA
+    holder_code: str | None = None
+    holder_code_type: str | None = None
+    number: str | None = None
+    issue_date: date | None = None
+    valid_from: date | None = None
+    valid_until: date | None = None
+
+
+@dataclass(frozen=True)
+class SealedLicence:
+    """A licence that has been sealed and recorded."""
+
+    licence_id: str
+    identifier: str
+    number: str
+    verify_url: str
+    document_sha256: str
+    seal_id: str
+    level: PadesLevel
+    sealed_at: datetime
+    pdf: bytes
+
+
+def _check_request(request: LicenceRequest) -> None:
+    if not request.holder_name or not request.holder_name.strip():
+        raise InvalidInput("holder name is required", field="holder_name")
+    if len(request.holder_name) > 200:
+        raise InvalidInput("holder name is longer than 200 characters", field="holder_name")
+    if request.holder_code_type is not None and request.holder_code_type not in HOLDER_CODE_TYPES:
+        raise InvalidInput(
+            "holder code type must be 111 (ID card number) or 001 (unified social credit code)",
+            field="holder_code_type",
+        )
+    if request.holder_code is not None and request.holder_code_type is None:
+        raise InvalidInput("holder code needs its type (111 or 001)", field="holder_code_type")
+    if request.number is not None and not (1 <= len(request.number) <= 100):
+        raise InvalidInput("licence number must have 1 to 100 characters", field="number")
+    if request.valid_from and request.valid_until and request.valid_until < request.valid_from:
+        raise InvalidInput("validity ends before it starts", field="valid_until")
+
+
+def _usable_certificate(seal: Seal, at: datetime) -> SealCertificate:
+    if seal.status != SealStatus.ACTIVE.value:
+        since = f" since {seal.status_changed_at:%Y-%m-%d}" if seal.status_changed_at else ""
+        raise SealNotUsable(f"seal {seal.id} is {seal.status}{since}; it cannot seal", field="seal_id")
+    for cert in reversed(seal.certificates):
+        if cert.status != CertificateStatus.CURRENT.value or cert.revoked_at is not None:
+            continue
+        if cert.not_before <= at < cert.not_after:
+            return cert
+    raise SealNotUsable(f"seal {seal.id} has no current certificate valid at {at.isoformat()}", field="seal_id")
+
+
+def _check_authorised(item: CatalogueItem, authority: Authority, at: datetime) -> None:
+    day = at.astimezone(CHINA_TZ).date()
+    sealing_authority = item.sealing_authority(day)
+    if sealing_authority != authority.code:
+        who = f"by {sealing_authority}" if sealing_authority else "by nobody"
+        raise NotAuthorised(
+            f"item {item.code} is sealed {who} on {day.isoformat()}, not by {authority.code}", field="seal_id"
+        )
+
+
+def _next_serial(session: Session, authority_id: int, year: int) -> int:
+    # An atomic UPDATE ... SET last_value = last_value + 1 serialises concurrent issuers on the row lock,
+    # on PostgreSQL and SQLite alike, so serials stay unique without an application lock.
+    result = session.execute(
+        update(SerialCounter)
+        .where(SerialCounter.authority_id == authority_id, SerialCounter.year == year)
+        .values(last_value=SerialCounter.last_value + 1)
+        .returning(SerialCounter.last_value)
+    ).scalar_one_or_none()
+    if result is not None:
+        return int(result)
+    session.add(SerialCounter(authority_id=authority_id, year=year, last_value=1))
+    session.flush()
+    return 1
+
+
+def reserve_serial(instance: Instance, authority_id: int, year: int) -> int:
+    """Take the next licence serial of an authority for a year, in its own transaction."""
+    from sqlalchemy.exc import IntegrityError
+
+    for _ in range(5):
+        try:
+            with instance.writer.begin() as session:
+                return _next_serial(session, authority_id, year)
+        except IntegrityError:
+            # Two first licences of the year raced to create the counter row; the loser retries the UPDATE.
+            continue
+    raise RuntimeError("could not reserve a licence serial")
+
+
+def new_licence_id() -> str:
+    """An unguessable public licence id (the QR code's URL must not enumerate licences)."""
+    return "L" + secrets.token_hex(10).upper()
+
+
+def load_material(instance: Instance, seal: Seal, cert: SealCertificate) -> SealMaterial:
+    """The sealer's cached material for ``cert``."""
+    authority = seal.authority
+    return instance.sealer.material(
+        seal_id=seal.id,
+        certificate_id=cert.id,
+        certificate_der=cert.certificate_der,
+        key_ref=cert.key_ref,
+        seal_png=seal.image_png,
+        names=authority.name + seal.name,
+    )
+
+
+def seal_licence(instance: Instance, pdf: bytes, request: LicenceRequest, *, actor: str, at: datetime) -> SealedLicence:
+    """Seal ``pdf`` as a licence for ``request`` at time ``at``; record and audit it."""
+    if at.tzinfo is None:
+        raise InvalidInput("sealing time must be timezone-aware")
+    _check_request(request)
+    # (1) policy: the item exists, the seal exists and is active, and the catalogue lets it seal the item today.
+    item = instance.catalogue.item(request.item_code)
+    with instance.sessions() as session:
+        seal = session.get(Seal, request.seal_id)
+        if seal is None:
+            raise NotFound(f"unknown seal {request.seal_id!r}", field="seal_id")
+        authority = seal.authority
+        cert = _usable_certificate(seal, at)
+        _check_authorised(item, authority, at)
+        material = load_material(instance, seal, cert)
+        authority_id, credit_code, jurisdiction = authority.id, authority.credit_code, authority.jurisdiction_code
+        seal_name = seal.name
+    # (2) the document: a real, intact, unsigned PDF without active content.
+    inspect_pdf(pdf, max_bytes=instance.settings.max_upload_bytes)
+    # (3) a serial and the identifiers.
+    local = at.astimezone(CHINA_TZ)
+    serial_value = reserve_serial(instance, authority_id, local.year)
+    serial = f"{local.year}{serial_value:07d}"
+    identifier = licence_identifier(item.licence_type_code, credit_code, serial, 1)
+    licence_id = new_licence_id()
+    number = request.number or f"{jurisdiction}-{serial}"
+    verify_url = f"{instance.settings.public_url}/v/{licence_id}"
+    # (4) the signature.
+    sealed = instance.sealer.seal_pdf(
+        pdf,
+        material=material,
+        level=request.level,
+        text=StampText(licence_number=number, sealed_at=at, verify_url=verify_url),
+        at=at,
+    )
+    digest = hashlib.sha256(sealed).hexdigest()
+    # (5) record, document and audit entry in one transaction.
+    with instance.writer.begin() as session:
+        session.add(
+            Licence(
+                id=licence_id,
+                identifier=identifier,
+                serial=serial,
+                number=number,
+                authority_id=authority_id,
+                seal_id=request.seal_id,
+                certificate_id=material.certificate_id,
+                item_code=item.code,
+                licence_type=item.licence_type,
+                licence_type_code=item.licence_type_code,
+                holder_name=request.holder_name.strip(),
+                holder_code=request.holder_code,
+                holder_code_type=request.holder_code_type,
+                issue_date=request.issue_date or local.date(),
+                valid_from=request.valid_from,
+                valid_until=request.valid_until,
+                level=request.level.value,
+                sealed_at=at,
+                document_sha256=digest,
+            )
+        )
+        session.flush()
+        session.add(LicenceDocument(licence_id=licence_id, pdf=sealed))
+        session.add(
+            AuditEntry(
+                at=at,
+                actor=actor,
+                action="seal.use",
+                seal_id=request.seal_id,
+                licence_id=licence_id,
+                details={
+                    "seal": seal_name,
+                    "item": item.code,
+                    "identifier": identifier,
+                    "level": request.level.value,
+                    "document_sha256": digest,
+                    "certificate_serial": format(material.certificate.serial_number, "x"),
+                },
+            )
+        )
+    return SealedLicence(
+        licence_id=licence_id,
+        identifier=identifier,
+        number=number,
+        verify_url=verify_url,
+        document_sha256=digest,
+        seal_id=request.seal_id,
+        level=request.level,
+        sealed_at=at,
+        pdf=sealed,
+    )
+
+
+def get_licence(instance: Instance, licence_id: str) -> Licence:
+    """The licence record with ``licence_id``."""
+    with instance.sessions() as session:
+        licence = session.get(Licence, licence_id)
+        if licence is None:
+            raise NotFound(f"unknown licence {licence_id!r}")
+        return licence
+
+
+def get_licence_pdf(instance: Instance, licence_id: str) -> bytes:
+    """The sealed PDF bytes exactly as hashed in the record."""
+    with instance.sessions() as session:
+        doc = session.get(LicenceDocument, licence_id)
+        if doc is None:
+            raise NotFound(f"unknown licence {licence_id!r}")
+        return doc.pdf
+
+
+__all__ = ["LicenceRequest", "SealedLicence", "get_licence", "get_licence_pdf", "seal_licence"]

@@ -1,0 +1,133 @@
+"""Instance settings, read from the environment (``SEAL_*``) or an optional config file.
+
+Example::
+
+    >>> from seal_service.settings import Settings
+    >>> s = Settings(home="/tmp/seal-demo")            # doctest: +SKIP
+    >>> s.database_url                                   # doctest: +SKIP
+    'sqlite:////tmp/seal-demo/seal.db'
+
+A whole instance (database, keys, generated assets) lives under ``SEAL_HOME`` so that instances can live side
+by side. ``SEAL_ENV=production`` refuses a development passphrase or none at all.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from seal_service.errors import ConfigurationError
+
+#: The passphrase ``make run`` uses on a development instance. Refused in production.
+DEVELOPMENT_PASSPHRASE = "development-only-passphrase"  # noqa: S105 - a known, deliberately public dev value
+
+
+class Environment(StrEnum):
+    """Where the instance runs; production refuses development secrets."""
+
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class KeyAlgorithm(StrEnum):
+    """Key algorithm for newly generated keys."""
+
+    EC_P256 = "ec-p256"
+    RSA_3072 = "rsa-3072"
+
+
+def _default_policies_dir() -> Path:
+    """``policies/`` next to the package in a checkout, else ``./policies``."""
+    checkout = Path(__file__).resolve().parent.parent / "policies"
+    return checkout if checkout.is_dir() else Path("policies")
+
+
+class Settings(BaseSettings):
+    """Settings of one service instance."""
+
+    model_config = SettingsConfigDict(env_prefix="SEAL_", extra="forbid", env_file=None)
+
+    home: Path = Field(default=Path(".seal"), description="Instance directory: database, keys, generated assets.")
+    env: Environment = Field(default=Environment.DEVELOPMENT, description="development or production.")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite under home.")
+    keys_dir: Path | None = Field(default=None, description="Key store directory; default home/keys.")
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Base URL that goes into certificates (OCSP, CRL), QR codes and links.",
+    )
+    key_passphrase: SecretStr | None = Field(default=None, description="Passphrase of the file key store.")
+    key_passphrase_file: Path | None = Field(default=None, description="File holding the key store passphrase.")
+    key_algorithm: KeyAlgorithm = Field(default=KeyAlgorithm.EC_P256, description="Algorithm for new keys.")
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, description="Largest PDF accepted for sealing.")
+    policies_dir: Path = Field(
+        default_factory=lambda: _default_policies_dir(),
+        description="Directory with catalogue.toml and the other reviewed policy files.",
+    )
+
+    @model_validator(mode="after")
+    def _normalise(self) -> Settings:
+        self.public_url = self.public_url.rstrip("/")
+        if not self.public_url.startswith(("http://", "https://")):
+            raise ValueError("SEAL_PUBLIC_URL must start with http:// or https://")
+        return self
+
+    @property
+    def resolved_home(self) -> Path:
+        """The instance directory as an absolute path."""
+        return self.home.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL; SQLite under the instance directory unless ``SEAL_DATABASE_URL`` is set."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_home / 'seal.db'}"
+
+    @property
+    def resolved_keys_dir(self) -> Path:
+        """The file key store directory."""
+        return (self.keys_dir or self.resolved_home / "keys").expanduser().resolve()
+
+    @property
+    def catalogue_path(self) -> Path:
+        """The catalogue of transferred items."""
+        return self.policies_dir / "catalogue.toml"
+
+    @property
+    def assets_dir(self) -> Path:
+        """Generated assets (seal images, font subsets) of this instance."""
+        return self.resolved_home / "assets"
+
+    def passphrase(self) -> bytes:
+        """The key store passphrase, checked against the environment's rules.
+
+        Raises :class:`ConfigurationError` when it is unset, or when a production instance uses the
+        development passphrase.
+        """
+        value: str | None = None
+        if self.key_passphrase is not None:
+            value = self.key_passphrase.get_secret_value()
+        elif self.key_passphrase_file is not None:
+            try:
+                value = self.key_passphrase_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigurationError(f"cannot read SEAL_KEY_PASSPHRASE_FILE: {exc}") from exc
+        if not value:
+            if self.env is Environment.DEVELOPMENT:
+                return DEVELOPMENT_PASSPHRASE.encode()
+            raise ConfigurationError(
+                "no key passphrase: set SEAL_KEY_PASSPHRASE or SEAL_KEY_PASSPHRASE_FILE (required in production)"
+            )
+        if self.env is Environment.PRODUCTION:
+            if value == DEVELOPMENT_PASSPHRASE:
+                raise ConfigurationError("production refuses the development key passphrase")
+            if len(value) < 16:
+                raise ConfigurationError("production key passphrase must have at least 16 characters")
+        return value.encode()
+
+    def check_startup(self) -> None:
+        """Refuse to start with settings that are unsafe for this environment."""
+        self.passphrase()

@@ -1,0 +1,102 @@
+"""Shared fixtures: real instances on SQLite and PostgreSQL, a live HTTP server, sample PDFs.
+
+PostgreSQL tests run whenever a server answers at ``SEAL_TEST_POSTGRES_URL`` (default the local one); CI sets
+``SEAL_TEST_REQUIRE_POSTGRES=1`` so that an unreachable server fails the run instead of skipping those tests.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.support.pdfs import sample_licence_pdf
+from tests.support.server import LiveServer, free_port
+
+POSTGRES_URL = os.environ.get("SEAL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REQUIRE_POSTGRES = os.environ.get("SEAL_TEST_REQUIRE_POSTGRES") == "1"
+
+
+def _postgres_available() -> str | None:
+    try:
+        import psycopg
+
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3):
+            return None
+    except Exception as exc:  # any failure means "not reachable here"
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session (dropped afterwards)."""
+    problem = _postgres_available()
+    if problem is not None:
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"PostgreSQL required but unreachable at {POSTGRES_URL}: {problem}")
+        pytest.skip(f"PostgreSQL not reachable ({problem})")
+    import psycopg
+
+    name = f"seal_test_{secrets.token_hex(4)}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = POSTGRES_URL.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def make_settings(home: Path, *, database_url: str | None = None, public_url: str | None = None, **extra: object):  # type: ignore[no-untyped-def]
+    """Settings of a throwaway instance under ``home``."""
+    from seal_service.settings import Settings
+
+    return Settings(
+        home=home,
+        database_url=database_url,
+        public_url=public_url or "http://127.0.0.1:9",
+        key_passphrase="test-passphrase-not-secret",
+        **extra,
+    )
+
+
+def make_instance(settings):  # type: ignore[no-untyped-def]
+    """An initialised instance."""
+    from seal_service.instance import Instance
+    from seal_service.services.bootstrap import initialise
+
+    instance = Instance(settings)
+    initialise(instance, at=datetime.now(UTC))
+    return instance
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A database URL per backend; the PostgreSQL one is a fresh database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'seal.db'}"
+    return str(request.getfixturevalue("postgres_database"))
+
+
+@pytest.fixture(scope="session")
+def live_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object, LiveServer]]:
+    """An initialised SQLite instance whose public URL is a running server (so OCSP/CRL URLs resolve)."""
+    port = free_port()
+    home = tmp_path_factory.mktemp("live")
+    settings = make_settings(home, public_url=f"http://127.0.0.1:{port}")
+    instance = make_instance(settings)
+    server = LiveServer(instance, port)
+    server.start()
+    try:
+        yield instance, server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def licence_pdf() -> bytes:
+    """A one-page A4 licence PDF without signatures."""
+    return sample_licence_pdf()
