@@ -459,11 +459,24 @@ class SealStamp(BaseStamp):
         for i, line in enumerate(lines):
             size = _FONT_SIZE
             width = font.subset.text_width(line, size)
+            squeeze = b""
             if width > app.text_width:
+                # Too long: set it smaller, down to a still legible size, then condense horizontally (Tz) so it
+                # never runs out of the widget box (which viewers clip).
                 size = max(_MIN_FONT_SIZE, size * app.text_width / width)
+                width *= size / _FONT_SIZE
+                if width > app.text_width:
+                    squeeze = b"%.1f Tz " % (100 * app.text_width / width)
             parts.append(
-                b"/F1 %.2f Tf 1 0 0 1 %.3f %.3f Tm <%s> Tj"
-                % (size, tx, top - i * _LEADING, b"".join(gid_hex[ch] for ch in line))
+                b"/F1 %.2f Tf %s1 0 0 1 %.3f %.3f Tm <%s> Tj%s"
+                % (
+                    size,
+                    squeeze,
+                    tx,
+                    top - i * _LEADING,
+                    b"".join(gid_hex[ch] for ch in line),
+                    b" 100 Tz" if squeeze else b"",
+                )
             )
         parts.append(b"ET Q")
         return b"\n".join(parts)

@@ -27,5 +27,6 @@ def sample_licence_pdf(*, pages: int = 1, title: str = "Food Business Licence") 
         )
         pdf.pages.append(pikepdf.Page(page))
     out = BytesIO()
-    pdf.save(out)
+    # Uncompressed, so tests can find and tamper with the visible text.
+    pdf.save(out, compress_streams=False)
     return out.getvalue()

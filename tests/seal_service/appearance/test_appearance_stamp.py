@@ -206,6 +206,23 @@ def test_characters_outside_the_subset_trigger_one_rebuild(
     assert number in poppler("pdftotext", str(tmp_path / "doc.pdf"), "-")
 
 
+def test_long_licence_numbers_stay_inside_the_box(appearance: SealAppearance, blank_licence: bytes) -> None:
+    """A 40-character licence number is set smaller and, below 5 pt, condensed; it never leaves the widget."""
+    box = BoxConstraints(width=appearance.width, height=appearance.height)
+    content = (
+        appearance.stamp_style(sample_text(licence_number=AUTHORITY * 3 + "证照编号"))
+        .create_stamp(IncrementalPdfFileWriter(io.BytesIO(blank_licence)), box, {})
+        .render()
+    )
+    first = next(ln for ln in content.splitlines() if b" Tj" in ln)
+    size, scale = re.match(rb"/F1 ([\d.]+) Tf ([\d.]+) Tz ", first).groups()  # type: ignore[union-attr]
+    assert float(size) == 5.0 and float(scale) < 100
+    assert b"100 Tz" in first  # reset for the following lines
+    sub = appearance.font_subset
+    width = sub.text_width("证照编号：" + AUTHORITY * 3 + "证照编号", 5.0) * float(scale) / 100
+    assert width <= appearance.text_width + 0.01
+
+
 def test_character_the_font_lacks_is_rejected(appearance: SealAppearance) -> None:
     """A character with no glyph in the CJK font is an InvalidInput naming it, not tofu in a sealed document."""
     with pytest.raises(InvalidInput, match="😀"):

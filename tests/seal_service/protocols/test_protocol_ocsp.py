@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from asn1crypto import ocsp as asn1_ocsp
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -177,6 +178,17 @@ def test_response_fields_and_signature(responder, pki, openssl, tmp_path: Path) 
     pki.ocsp_ec.cert.public_key().verify(
         response.signature, response.tbs_response_bytes, ec.ECDSA(response.signature_hash_algorithm)
     )
+
+
+def test_response_is_canonical_der(responder, registry: Registry, pki) -> None:
+    serial = pki.leaf.cert.serial_number
+    registry.statuses[serial] = CertificateStatus(serial, REVOKED_AT, x509.ReasonFlags.key_compromise)
+    # The response is assembled from pre-encoded parts; re-encoding it must not change a byte.
+    der = responder.respond(_built_request(pki, bytes(16)), at=AT)
+
+    assert asn1_ocsp.OCSPResponse.load(der).dump(force=True) == der
+    with pytest.raises(ValueError, match="timezone-aware"):
+        responder.respond(der, at=datetime(2025, 6, 1))
 
 
 def test_rsa_responder_and_several_certificates(pki, registry: Registry, openssl, tmp_path: Path) -> None:

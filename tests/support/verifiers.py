@@ -1,0 +1,77 @@
+"""Independent verifiers the project did not write: pyHanko's AdES validation and poppler's ``pdfsig``."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from io import BytesIO
+from pathlib import Path
+
+from asn1crypto import x509 as asn1_x509
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation.ades import ades_lta_validation
+from pyhanko.sign.validation.policy_decl import (
+    PdfSignatureValidationSpec,
+    RevinfoOnlineFetchingRule,
+    RevocationInfoGatheringSpec,
+    SignatureValidationSpec,
+)
+from pyhanko_certvalidator.context import CertValidationPolicySpec
+from pyhanko_certvalidator.policy_decl import (
+    CertRevTrustPolicy,
+    RevocationCheckingPolicy,
+    RevocationCheckingRule,
+)
+from pyhanko_certvalidator.registry import SimpleTrustManager
+
+
+def pyhanko_ades_lta(pdf: bytes, root_der: bytes) -> tuple[str, str | None]:
+    """Offline AdES LTA validation of the first signature, trusting only ``root_der``.
+
+    Returns (indication, sub-indication) as pyHanko names them, e.g. ("PASSED", None).
+    """
+    root = asn1_x509.Certificate.load(root_der)
+    policy = CertValidationPolicySpec(
+        trust_manager=SimpleTrustManager.build(trust_roots=[root]),
+        revinfo_policy=CertRevTrustPolicy(
+            RevocationCheckingPolicy(
+                ee_certificate_rule=RevocationCheckingRule.CHECK_IF_DECLARED,
+                intermediate_ca_cert_rule=RevocationCheckingRule.CHECK_IF_DECLARED,
+            )
+        ),
+    )
+    spec = PdfSignatureValidationSpec(
+        SignatureValidationSpec(
+            cert_validation_policy=policy,
+            revinfo_gathering_policy=RevocationInfoGatheringSpec(
+                online_fetching_rule=RevinfoOnlineFetchingRule.LOCAL_ONLY
+            ),
+        )
+    )
+    reader = PdfFileReader(BytesIO(pdf))
+    signature = reader.embedded_regular_signatures[0]
+    result = asyncio.run(ades_lta_validation(signature, spec))
+    sub = result.ades_subindic
+    return sub.status.name, (None if sub.status.name == "PASSED" else sub.name)
+
+
+def make_nss_db(directory: Path, root_pem: Path) -> Path:
+    """An NSS certificate database that trusts ``root_pem`` for signing (what pdfsig reads)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["certutil", "-N", "-d", f"sql:{directory}", "--empty-password"], check=True)
+    subprocess.run(
+        ["certutil", "-A", "-d", f"sql:{directory}", "-n", "one-seal-root", "-t", "CT,C,C", "-i", str(root_pem)],
+        check=True,
+    )
+    return directory
+
+
+def pdfsig(pdf_path: Path, nss_dir: Path, *extra: str) -> str:
+    """Run poppler's ``pdfsig`` and return what it printed."""
+    result = subprocess.run(
+        ["pdfsig", "-nssdir", f"sql:{nss_dir}", *extra, str(pdf_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return result.stdout + result.stderr
