@@ -18,6 +18,7 @@ one source of truth for them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
@@ -181,7 +182,7 @@ class _Layout:
             upward = not upward
             col -= 2
 
-        masks = (
+        masks: tuple[Callable[[int, int], bool], ...] = (
             lambda i, j: (i + j) % 2 == 0,
             lambda i, j: i % 2 == 0,
             lambda i, j: j % 3 == 0,
@@ -243,7 +244,7 @@ def _format_plane(version: int, mask: int) -> int:
 
 @lru_cache(maxsize=MAX_VERSION)
 def _capacity_bits(version: int) -> int:
-    return 8 * sum(b.data_count for b in _qr_base.rs_blocks(version, _EC_LEVEL))
+    return 8 * sum(int(b.data_count) for b in _qr_base.rs_blocks(version, _EC_LEVEL))
 
 
 def _choose_version(length: int, max_version: int) -> int:

@@ -299,7 +299,7 @@ def _describe(program: bytes, requested: frozenset[str]) -> FontSubset:
         upem = ft["head"].unitsPerEm
 
         def scale(v: float) -> int:
-            return round(v * 1000 / upem)
+            return round(float(v) * 1000 / int(upem))
 
         order = ft.getGlyphOrder()
         gid = {name: i for i, name in enumerate(order)}
