@@ -4,7 +4,8 @@ Example::
 
     $ seal-service init
     $ seal-service seals list
-    $ seal-service sign licence.pdf -o sealed.pdf --seal jc-bureau-approval --item JC-001 --holder 晋城市某某餐饮有限公司
+    $ seal-service sign licence.pdf -o sealed.pdf --seal jc-bureau-approval --item JC-001 \\
+          --holder 晋城市某某餐饮有限公司
 
 Exit codes (the one place they are decided): 0 success; 2 bad usage or input, or a refusal (unknown seal or
 item, seal not usable, not authorised, damaged PDF); 3 the instance is misconfigured or a key cannot be used.
@@ -144,7 +145,9 @@ def cmd_seals_revoke(args: argparse.Namespace, settings: Settings) -> int:
     if invalidity is not None and invalidity.tzinfo is None:
         invalidity = invalidity.replace(tzinfo=UTC)
     view = revoke_seal(_instance(settings), args.seal_id, reason=args.reason, at=_now(), invalidity_date=invalidity)
-    print(f"revoked {view.id}: {len([c for c in view.certificates if c.revoked_at])} certificate(s), reason {args.reason}")
+    print(
+        f"revoked {view.id}: {len([c for c in view.certificates if c.revoked_at])} certificate(s), reason {args.reason}"
+    )
     return EXIT_OK
 
 

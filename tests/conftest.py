@@ -100,3 +100,10 @@ def live_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ob
 def licence_pdf() -> bytes:
     """A one-page A4 licence PDF without signatures."""
     return sample_licence_pdf()
+
+
+@pytest.fixture(scope="session")
+def db_instance(database_url: str, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """An initialised instance per database backend (SQLite file, fresh PostgreSQL database)."""
+    home = tmp_path_factory.mktemp("instance")
+    return make_instance(make_settings(home, database_url=database_url))

@@ -69,7 +69,8 @@ _PAGE = """<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
 <style>body{{font-family:system-ui,"Noto Sans CJK SC","WenQuanYi Zen Hei",sans-serif;max-width:40rem;margin:1rem auto;
-padding:0 1rem;line-height:1.5}} .ok{{color:#0a7a2f}} .bad{{color:#b00020}} dt{{font-weight:600;margin-top:.5rem}}</style>
+padding:0 1rem;line-height:1.5}} .ok{{color:#0a7a2f}} .bad{{color:#b00020}}
+dt{{font-weight:600;margin-top:.5rem}}</style>
 </head><body>
 <h1 class="{cls}">{headline}</h1>
 <p>{subline}</p>

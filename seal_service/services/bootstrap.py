@@ -69,7 +69,9 @@ def _new_key(
     return ref, key
 
 
-def _ensure_pki(instance: Instance, session: Session, at: datetime, algorithm: KeyAlgorithm, report: InitReport) -> None:
+def _ensure_pki(
+    instance: Instance, session: Session, at: datetime, algorithm: KeyAlgorithm, report: InitReport
+) -> None:
     urls = instance.urls
     existing = {row.role: row for row in session.scalars(select(PkiCertificate))}
     certs: dict[PkiRole, x509.Certificate] = {

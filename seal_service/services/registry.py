@@ -96,7 +96,12 @@ def list_seals(instance: Instance) -> list[SealView]:
 
 
 def revoke_seal(
-    instance: Instance, seal_id: str, *, reason: str, at: datetime, invalidity_date: datetime | None = None,
+    instance: Instance,
+    seal_id: str,
+    *,
+    reason: str,
+    at: datetime,
+    invalidity_date: datetime | None = None,
     actor: str = "cli",
 ) -> SealView:
     """Revoke every unrevoked certificate of a seal and mark the seal revoked.

@@ -68,7 +68,9 @@ class RevocationService:
             pki_row = session.scalar(select(PkiCertificate).where(PkiCertificate.serial_number == serial))
             if pki_row is not None and pki_row.role == "ocsp":
                 return CertificateStatus(
-                    serial_number=serial_number, revoked_at=pki_row.revoked_at, reason=_reason(pki_row.revocation_reason)
+                    serial_number=serial_number,
+                    revoked_at=pki_row.revoked_at,
+                    reason=_reason(pki_row.revocation_reason),
                 )
         return None
 

@@ -19,7 +19,16 @@ import pikepdf
 
 from seal_service.errors import InvalidDocument
 
-_ACTIVE_ACTIONS = {"/JavaScript", "/Launch", "/ImportData", "/SubmitForm", "/ResetForm", "/Rendition", "/Sound", "/Movie"}
+_ACTIVE_ACTIONS = {
+    "/JavaScript",
+    "/Launch",
+    "/ImportData",
+    "/SubmitForm",
+    "/ResetForm",
+    "/Rendition",
+    "/Sound",
+    "/Movie",
+}
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,6 @@ class Base(DeclarativeBase):
     """Declarative base with a constraint naming convention (stable migration names)."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UtcDateTime}
 
 
 class SealStatus(StrEnum):

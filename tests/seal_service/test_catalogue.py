@@ -81,5 +81,5 @@ def test_refuses_a_bad_credit_code(tmp_path: Path) -> None:
 
 
 def test_refuses_broken_toml(tmp_path: Path) -> None:
-    with pytest.raises(PolicyError, match="catalogue.toml"):
+    with pytest.raises(PolicyError, match=r"catalogue\.toml"):
         load_catalogue(_write(tmp_path, "version = = 1"))
