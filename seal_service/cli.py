@@ -14,6 +14,7 @@ item, seal not usable, not authorised, damaged PDF); 3 the instance is misconfig
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -25,6 +26,9 @@ from seal_service.errors import ConfigurationError, KeyUnavailable, PolicyError,
 from seal_service.settings import KeyAlgorithm, Settings
 
 EXIT_OK, EXIT_INPUT, EXIT_CONFIG = 0, 2, 3
+
+#: Modules under ``seal_service/commands/`` that add subcommands; one line per feature area.
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 def _now() -> datetime:
@@ -252,6 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="file, or - for standard output")
     p.add_argument("--role", default="root", choices=["root", "seal-ca", "tsa", "ocsp"])
     p.set_defaults(func=cmd_ca_cert)
+
+    # Feature areas register their own subcommands (each module: ``register(sub, seals_sub)``).
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(sub, seals)
     return parser
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
+
 from fastapi import FastAPI
 
 from seal_service import __version__
 from seal_service.api import problems, protocols, public
 from seal_service.instance import Instance
 from seal_service.settings import Settings
+
+#: Router modules of feature areas, included in this order.
+ROUTER_MODULES: tuple[str, ...] = ()
 
 
 def create_app(settings: Settings | None = None, *, instance: Instance | None = None) -> FastAPI:
@@ -26,4 +31,7 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
     problems.install(app)
     app.include_router(public.router)
     app.include_router(protocols.router)
+    # Feature areas add their routers here, one line each (module with a ``router`` attribute).
+    for module_name in ROUTER_MODULES:
+        app.include_router(importlib.import_module(module_name).router)
     return app

@@ -78,4 +78,5 @@ def upgrade(url: str) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
-    command.upgrade(config, "head")
+    # "heads": feature areas add their migrations as branches off a common base; all of them apply.
+    command.upgrade(config, "heads")
