@@ -28,7 +28,7 @@ from seal_service.settings import KeyAlgorithm, Settings
 EXIT_OK, EXIT_INPUT, EXIT_CONFIG = 0, 2, 3
 
 #: Modules under ``seal_service/commands/`` that add subcommands; one line per feature area.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("seal_service.commands.apikeys",)
 
 
 def _now() -> datetime:

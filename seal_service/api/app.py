@@ -8,11 +8,12 @@ from fastapi import FastAPI
 
 from seal_service import __version__
 from seal_service.api import problems, protocols, public
+from seal_service.api.limits import UploadLimit
 from seal_service.instance import Instance
 from seal_service.settings import Settings
 
 #: Router modules of feature areas, included in this order.
-ROUTER_MODULES: tuple[str, ...] = ()
+ROUTER_MODULES: tuple[str, ...] = ("seal_service.api.licences",)
 
 
 def create_app(settings: Settings | None = None, *, instance: Instance | None = None) -> FastAPI:
@@ -29,6 +30,9 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
     )
     app.state.instance = instance or Instance(settings)
     problems.install(app)
+    app.add_middleware(
+        UploadLimit, max_body=lambda: app.state.instance.settings.max_upload_bytes, paths=("/v1/licences", "/v1/verify")
+    )
     app.include_router(public.router)
     app.include_router(protocols.router)
     # Feature areas add their routers here, one line each (module with a ``router`` attribute).

@@ -45,7 +45,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, f"http-{exc.status_code}", str(exc.detail), str(exc.detail))
+        titles = {404: "Not found", 405: "Method not allowed", 413: "Upload too large"}
+        title = titles.get(exc.status_code, "Request refused")
+        return problem(exc.status_code, f"http-{exc.status_code}", title, str(exc.detail))
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

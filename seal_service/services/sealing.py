@@ -18,13 +18,14 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from enum import StrEnum
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from seal_service.appearance.stamp import StampText
 from seal_service.catalogue import CatalogueItem
-from seal_service.errors import InvalidInput, NotAuthorised, NotFound, SealNotUsable
+from seal_service.errors import InvalidInput, NotAuthorised, NotFound, SealNotUsable, SealServiceError
 from seal_service.identifiers import licence_identifier
 from seal_service.instance import Instance
 from seal_service.signing.documents import inspect_pdf
@@ -35,6 +36,7 @@ from seal_service.storage.models import (
     CertificateStatus,
     Licence,
     LicenceDocument,
+    LicenceStatus,
     Seal,
     SealCertificate,
     SealStatus,
@@ -276,3 +278,67 @@ def get_licence_pdf(instance: Instance, licence_id: str) -> bytes:
 
 
 __all__ = ["LicenceRequest", "SealedLicence", "get_licence", "get_licence_pdf", "seal_licence"]
+
+
+class LicenceAction(StrEnum):
+    """Changes of a licence's own status (apart from its seal's status)."""
+
+    REVOKE = "revoke"
+    SUSPEND = "suspend"
+    REINSTATE = "reinstate"
+
+
+_TRANSITIONS = {
+    LicenceAction.REVOKE: ({LicenceStatus.VALID, LicenceStatus.SUSPENDED}, LicenceStatus.REVOKED),
+    LicenceAction.SUSPEND: ({LicenceStatus.VALID}, LicenceStatus.SUSPENDED),
+    LicenceAction.REINSTATE: ({LicenceStatus.SUSPENDED}, LicenceStatus.VALID),
+}
+
+
+def change_licence_status(
+    instance: Instance,
+    licence_id: str,
+    *,
+    action: LicenceAction,
+    reason: str,
+    authority_id: int | None,
+    actor: str,
+    at: datetime,
+) -> Licence:
+    """Revoke, suspend or reinstate a licence; only its issuing authority may (``authority_id``)."""
+    reason = reason.strip()
+    if not reason or len(reason) > 500:
+        raise InvalidInput("a reason of 1 to 500 characters is required", field="reason")
+    allowed_from, target = _TRANSITIONS[action]
+    with instance.writer.begin() as session:
+        licence = session.get(Licence, licence_id)
+        if licence is None:
+            raise NotFound(f"unknown licence {licence_id!r}")
+        if authority_id is not None and licence.authority_id != authority_id:
+            # Same answer as an unknown id: one authority's system cannot probe another's licences.
+            raise NotFound(f"unknown licence {licence_id!r}")
+        if LicenceStatus(licence.status) not in allowed_from:
+            raise InvalidDocumentState(f"a {licence.status} licence cannot be {action.value}d")
+        licence.status = target.value
+        licence.status_reason = reason
+        licence.status_changed_at = at
+        session.add(
+            AuditEntry(
+                at=at,
+                actor=actor,
+                action=f"licence.{action.value}",
+                seal_id=licence.seal_id,
+                licence_id=licence.id,
+                details={"status": target.value},
+            )
+        )
+        session.flush()
+        return licence
+
+
+class InvalidDocumentState(SealServiceError):
+    """The licence is not in a state that allows the requested change."""
+
+    status = 409
+    slug = "licence-state"
+    title = "Licence status does not allow this change"

@@ -1,0 +1,629 @@
+"""Verifying a sealed PDF: structure, integrity, coverage, then chain, revocation and time, offline.
+
+Example::
+
+    roots = load_trust_roots(["one-seal-root.pem"])
+    report = verify_pdf(Path("licence.pdf").read_bytes(), trust_roots=roots, file="licence.pdf")
+    print(report.verdict, report.indication, report.subindication, report.summary)
+
+The steps, each of which can end the verification (numbered in the code below):
+
+1. Structure: the bytes are a PDF; the file ends with a cross-reference section (``startxref N %%EOF``) and only
+   whitespace after it; it holds at least one signature; every signature's ``/ByteRange`` starts at 0 and
+   leaves out exactly its ``/Contents`` hex string.
+2. Integrity and coverage: every signature's digest matches the bytes it covers (else ``invalid``,
+   HASH_FAILURE); every signature covers the whole revision it signed, and later revisions add nothing but
+   validation material and document time-stamps (pyHanko's diff analysis, at most ``LTA_UPDATES``); anything
+   else is ``modified``. pyHanko alone accepts a refilled form field, an appended update without
+   cross-reference and bytes after ``%%EOF`` (pyhanko-notes pitfall 10); steps 1 and 2 are the rules that catch
+   those.
+3. Chain, revocation and time: pyHanko's AdES LTA validation (ETSI EN 319 102-1 § 5.6.3) with only the caller's
+   trust roots, the revocation information in the file (never fetched), and the clock ``at``.
+4. The report: indication and sub-indication for machines, plain-language messages (zh-CN, then English).
+
+Revocation policy: the seal's certificate and its CA certificates need revocation information (CRL or OCSP) in
+the file; time-stamping certificates are trusted through the roots without a revocation check at the
+validation time. That is what makes a B-LTA file verifiable offline for years: the newest document time-stamp
+can never carry revocation information fresher than itself, so checking it "now" would make every licence older
+than its CRL's next update (7 days) indeterminate. The price: a compromised time-stamping key is handled by
+taking its root out of the trust bundle, not by revocation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from io import BytesIO
+from typing import Any
+
+import pikepdf
+from asn1crypto import cms as asn1_cms
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.diff_analysis import DiffResult, ModificationLevel
+from pyhanko.sign.validation.ades import ades_lta_validation
+from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
+from pyhanko.sign.validation.policy_decl import (
+    PdfSignatureValidationSpec,
+    RevinfoOnlineFetchingRule,
+    RevocationInfoGatheringSpec,
+    SignatureValidationSpec,
+)
+from pyhanko.sign.validation.status import SignatureCoverageLevel
+from pyhanko_certvalidator.context import CertValidationPolicySpec
+from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
+from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationCheckingPolicy, RevocationCheckingRule
+from pyhanko_certvalidator.registry import SimpleTrustManager
+
+from verifier.errors import InputError
+from verifier.report import Indication, Message, SealInfo, SubIndication, VerificationReport, Verdict
+
+__all__ = ["verify_pdf", "verify_pdf_async"]
+
+CHINA_TZ = timezone(timedelta(hours=8))
+
+# PDF whitespace (ISO 32000-1 § 7.2.2).
+_WS = rb"[\x00\t\n\x0c\r ]"
+# How a PDF must end: the last revision's startxref, its %%EOF, then nothing but whitespace.
+_TAIL = re.compile(rb"startxref" + _WS + rb"+(\d+)" + _WS + rb"+%%EOF" + _WS + rb"*\Z")
+_HEX = re.compile(rb"[0-9A-Fa-f\x00\t\n\x0c\r ]*")
+
+_OID_CN = "2.5.4.3"
+_OID_O = "2.5.4.10"
+_OID_ORG_ID = "2.5.4.97"
+_OID_PSEUDONYM = "2.5.4.65"
+
+
+@dataclass(frozen=True)
+class _Finding:
+    """Why verification stopped (or how it ended), before it becomes a report."""
+
+    verdict: Verdict
+    indication: Indication
+    subindication: str | None
+    messages: tuple[Message, ...]
+    details: tuple[str, ...] = ()
+
+
+def _invalid(sub: SubIndication, zh: str, en: str, *more: Message, detail: str | None = None) -> _Finding:
+    return _Finding(
+        Verdict.INVALID,
+        Indication.TOTAL_FAILED,
+        sub.value,
+        (Message(f"印章无效：{zh}", f"Seal not valid: {en}"), *more),
+        (detail,) if detail else (),
+    )
+
+
+def _modified(zh: str, en: str, detail: str | None = None) -> _Finding:
+    # ETSI EN 319 102-1 has no sub-indication for "changed after signing" in PAdES terms; FORMAT_FAILURE is the
+    # TOTAL_FAILED one that fits: the file breaks the PAdES rule on what may follow a signed revision.
+    return _Finding(
+        Verdict.MODIFIED,
+        Indication.TOTAL_FAILED,
+        SubIndication.FORMAT_FAILURE.value,
+        (Message("文件在盖章后被修改", "The document was changed after sealing"), Message(zh, en)),
+        (detail,) if detail else (),
+    )
+
+
+# Plain-language reasons per sub-indication: (zh-CN, English), written to follow "印章无效：" / "Seal not valid: ".
+_REASONS: dict[str, tuple[str, str]] = {
+    "FORMAT_FAILURE": ("印章签名的格式不正确", "the seal's signature is not in a valid format"),
+    "HASH_FAILURE": ("文件内容在盖章后被篡改", "the sealed content was altered after sealing"),
+    "SIG_CRYPTO_FAILURE": ("印章的签名值校验失败", "the seal's signature value does not verify"),
+    "REVOKED": ("盖章前印章证书已被吊销", "the seal's certificate had been revoked before the document was sealed"),
+    "EXPIRED": ("盖章时印章证书已过期", "the seal's certificate had expired when the document was sealed"),
+    "NOT_YET_VALID": ("盖章时印章证书尚未生效", "the seal's certificate was not yet valid when the document was sealed"),
+    "SIG_CONSTRAINTS_FAILURE": ("印章不符合验证策略的要求", "the seal does not meet the validation policy"),
+    "CHAIN_CONSTRAINTS_FAILURE": ("印章证书链不符合验证策略的要求", "the seal's certificate chain does not meet the policy"),
+    "CERTIFICATE_CHAIN_GENERAL_FAILURE": (
+        "无法验证印章证书链（缺少可用的证书吊销状态信息）",
+        "the seal's certificate chain cannot be validated (no usable revocation status information)",
+    ),
+    "CRYPTO_CONSTRAINTS_FAILURE": ("印章使用的密码算法不被接受", "the seal uses a cryptographic algorithm not accepted"),
+    "POLICY_PROCESSING_ERROR": ("无法处理签名策略", "the signature policy cannot be processed"),
+    "SIGNATURE_POLICY_NOT_AVAILABLE": ("找不到签名策略", "the signature policy is not available"),
+    "TIMESTAMP_ORDER_FAILURE": ("印章中的时间戳顺序异常", "the time-stamps in the seal are in an impossible order"),
+    "NO_SIGNING_CERTIFICATE_FOUND": ("找不到印章证书", "the seal's certificate cannot be found"),
+    "NO_CERTIFICATE_CHAIN_FOUND": (
+        "印章证书不是由受信任的机构签发",
+        "the seal's certificate does not chain to a trusted root",
+    ),
+    "REVOKED_NO_POE": (
+        "印章证书已被吊销，且无法证明盖章发生在吊销之前",
+        "the seal's certificate is revoked and nothing proves the document was sealed before that",
+    ),
+    "REVOKED_CA_NO_POE": (
+        "印章的签发机构证书已被吊销，且无法证明盖章发生在吊销之前",
+        "a CA certificate of the seal is revoked and nothing proves the document was sealed before that",
+    ),
+    "OUT_OF_BOUNDS_NO_POE": (
+        "印章证书不在有效期内，且没有时间证明盖章时间",
+        "the seal's certificate is outside its validity and nothing proves when the document was sealed",
+    ),
+    "OUT_OF_BOUNDS_NOT_REVOKED": (
+        "印章证书不在有效期内，且没有时间证明盖章时间",
+        "the seal's certificate is outside its validity and nothing proves when the document was sealed",
+    ),
+    "REVOCATION_OUT_OF_BOUNDS_NO_POE": (
+        "缺少足够新的证书吊销状态信息",
+        "revocation information recent enough to decide is missing",
+    ),
+    "CRYPTO_CONSTRAINTS_FAILURE_NO_POE": (
+        "印章使用的密码算法已不再安全，且无法证明盖章发生在此之前",
+        "the seal's algorithm is no longer acceptable and nothing proves the document was sealed before that",
+    ),
+    "NO_POE": (
+        "缺少时间证明（时间戳），无法确认盖章时印章证书有效",
+        "there is no proof of time (time-stamp) showing the seal's certificate was valid when it was applied",
+    ),
+    "TRY_LATER": ("暂时缺少证书吊销状态信息，请稍后再验证", "revocation information is not available yet; try later"),
+    "SIGNED_DATA_NOT_FOUND": ("找不到被签名的数据", "the signed data cannot be found"),
+}
+_UNKNOWN_REASON = ("无法确认印章是否有效", "whether the seal is valid cannot be established")
+
+_LTV_MISSING = Message(
+    "此文件缺少长期验证材料（证书吊销状态信息和文档时间戳），无法离线确认印章在盖章时有效；"
+    "长期有效的证照应使用 PAdES B-LTA 级别盖章",
+    "The file lacks long-term validation material (revocation status and a document time-stamp), so it cannot be "
+    "confirmed offline that the seal was valid when it was applied; long-lived licences need PAdES B-LTA",
+)
+
+
+def _reason(sub: str | None) -> tuple[str, str]:
+    return _REASONS.get(sub or "", _UNKNOWN_REASON)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Reading facts out of signatures
+
+
+def _name_attributes(name: asn1_x509.Name) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for rdn in name.chosen:
+        for ava in rdn:
+            oid = ava["type"].dotted
+            value = ava["value"].native
+            if isinstance(value, str) and oid not in values:
+                values[oid] = value
+    return values
+
+
+def _seal_info(sig: EmbeddedPdfSignature) -> SealInfo | None:
+    try:
+        cert: asn1_x509.Certificate = sig.signer_cert
+    except Exception:  # no (unique) signer certificate in the CMS: nothing to report
+        return None
+    subject = _name_attributes(cert.subject)
+    issuer = _name_attributes(cert.issuer)
+    return SealInfo(
+        name=subject.get(_OID_CN),
+        organisation=subject.get(_OID_O),
+        credit_code=subject.get(_OID_ORG_ID),
+        seal_id=subject.get(_OID_PSEUDONYM),
+        certificate_serial=format(cert.serial_number, "x"),
+        issuer=issuer.get(_OID_CN),
+    )
+
+
+def _signed_attr(signer_info: asn1_cms.SignerInfo, name: str, *, unsigned: bool = False) -> Any:
+    attrs = signer_info["unsigned_attrs" if unsigned else "signed_attrs"]
+    if attrs.native is None:
+        return None
+    for attr in attrs:
+        if attr["type"].native == name:
+            return attr["values"][0]
+    return None
+
+
+def _signature_timestamp(sig: EmbeddedPdfSignature) -> datetime | None:
+    token = _signed_attr(sig.signer_info, "signature_time_stamp_token", unsigned=True)
+    if token is None:
+        return None
+    gen_time: datetime = token["content"]["encap_content_info"]["content"].parsed["gen_time"].native
+    return gen_time
+
+
+def _signing_time(sig: EmbeddedPdfSignature) -> tuple[datetime | None, str | None]:
+    try:
+        stamped = _signature_timestamp(sig)
+    except Exception:  # a malformed token: fall back to the claimed time; step 3 judges the token
+        stamped = None
+    if stamped is not None:
+        return stamped, "signature-timestamp"
+    claimed = _signed_attr(sig.signer_info, "signing_time")
+    if claimed is not None:
+        value: datetime = claimed.native
+        return value, "signing-time"
+    return None, None
+
+
+def _is_doc_timestamp(sig: EmbeddedPdfSignature) -> bool:
+    return bool(sig.sig_object_type == "/DocTimeStamp")
+
+
+def _pades_level(reader: PdfFileReader, sig: EmbeddedPdfSignature, timestamps: list[EmbeddedPdfSignature]) -> str:
+    if _signed_attr(sig.signer_info, "signature_time_stamp_token", unsigned=True) is None:
+        return "B-B"
+    if "/DSS" not in reader.root:
+        return "B-T"
+    if any(ts.signed_revision > sig.signed_revision for ts in timestamps):
+        return "B-LTA"
+    return "B-LT"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Step 1: structure
+
+
+def _check_tail(data: bytes) -> _Finding | None:
+    """The file must end with ``startxref N %%EOF`` and whitespace; None when it does."""
+    eof = data.rfind(b"%%EOF")
+    if eof < 0:
+        return _invalid(SubIndication.FORMAT_FAILURE, "文件不是完整的 PDF（缺少 %%EOF）", "the file is not a complete PDF")
+    if re.fullmatch(_WS + rb"*", data[eof + 5 :]) is None:
+        return _modified(
+            "文件末尾（%%EOF 之后）被追加了额外数据",
+            "extra bytes were appended after the end of the PDF (%%EOF)",
+        )
+    start = data.rfind(b"startxref")
+    if start < 0 or _TAIL.match(data, start) is None:
+        return _modified(
+            "文件末尾被追加了不含交叉引用表的更新",
+            "an update without a cross-reference section was appended to the file",
+        )
+    return None
+
+
+def _check_byte_range(data: bytes, sig: EmbeddedPdfSignature) -> str | None:
+    """What is wrong with the signature's /ByteRange, or None."""
+    byte_range = list(sig.byte_range)
+    if len(byte_range) != 4 or not all(isinstance(v, int) and v >= 0 for v in byte_range):
+        return "/ByteRange is not four non-negative integers"
+    first, len1, start2, len2 = (int(v) for v in byte_range)
+    if first != 0:
+        return "/ByteRange does not start at 0"
+    if not (0 < len1 < start2 and start2 + len2 <= len(data)):
+        return "/ByteRange points outside the file"
+    hole = data[len1:start2]
+    if len(hole) < 2 or hole[:1] != b"<" or hole[-1:] != b">" or _HEX.fullmatch(hole[1:-1]) is None:
+        return "/ByteRange does not leave out exactly one hex string"
+    try:
+        contents = bytes.fromhex(hole[1:-1].decode("ascii"))
+    except ValueError:
+        return "the /ByteRange hole is not valid hex"
+    if contents != sig.pkcs7_content:
+        return "the /ByteRange hole is not the signature's /Contents"
+    return None
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Step 2: integrity and coverage
+
+
+def _digest_matches(sig: EmbeddedPdfSignature) -> bool:
+    """Whether the digest the signature commits to equals the digest of the bytes its /ByteRange covers."""
+    if _is_doc_timestamp(sig):
+        tst_info = sig.signed_data["encap_content_info"]["content"].parsed
+        expected: bytes = tst_info["message_imprint"]["hashed_message"].native
+    else:
+        attr = _signed_attr(sig.signer_info, "message_digest")
+        if attr is None:
+            return False
+        expected = attr.native
+    return bool(sig.compute_digest() == expected)
+
+
+def _check_coverage(sig: EmbeddedPdfSignature) -> _Finding | None:
+    sig.compute_integrity_info()
+    coverage = sig.coverage
+    if coverage is None or coverage < SignatureCoverageLevel.ENTIRE_REVISION:
+        return _modified(
+            "印章没有覆盖其所签署的完整文件版本",
+            "the seal does not cover the whole revision of the document it signed",
+            detail=f"signature {sig.field_name}: coverage {getattr(coverage, 'name', coverage)}",
+        )
+    diff = sig.diff_result
+    if not isinstance(diff, DiffResult):
+        return _modified(
+            "盖章后追加的更新中有可疑修改",
+            "an update appended after sealing contains suspicious changes",
+            detail=f"signature {sig.field_name}: {diff}",
+        )
+    if diff.modification_level > ModificationLevel.LTA_UPDATES:
+        fields = ", ".join(sorted(diff.changed_form_fields))
+        what_zh = "表单字段" if diff.modification_level == ModificationLevel.FORM_FILLING else "页面内容或注释"
+        what_en = "form fields" if diff.modification_level == ModificationLevel.FORM_FILLING else "pages or annotations"
+        return _modified(
+            f"盖章后追加的更新修改了{what_zh}，不仅仅是验证材料或时间戳",
+            f"an update appended after sealing changes {what_en}, not only validation material or time-stamps",
+            detail=f"signature {sig.field_name}: modification level {diff.modification_level.name}"
+            + (f" (fields: {fields})" if fields else ""),
+        )
+    return None
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Step 3: chain, revocation and time
+
+
+def _validation_spec(trust_roots: Sequence[x509.Certificate]) -> PdfSignatureValidationSpec:
+    roots = [asn1_x509.Certificate.load(root.public_bytes(serialization.Encoding.DER)) for root in trust_roots]
+    trust = SimpleTrustManager.build(trust_roots=roots)
+    # The seal and its CAs: revocation information is required (pitfall 10: "a revocation source").
+    seal_policy = CertValidationPolicySpec(
+        trust_manager=trust,
+        revinfo_policy=CertRevTrustPolicy(
+            RevocationCheckingPolicy(
+                ee_certificate_rule=RevocationCheckingRule.CRL_OR_OCSP_REQUIRED,
+                intermediate_ca_cert_rule=RevocationCheckingRule.CRL_OR_OCSP_REQUIRED,
+            )
+        ),
+    )
+    # Time-stamping units: trusted through the roots, not revocation-checked (see the module docstring).
+    tsa_policy = CertValidationPolicySpec(
+        trust_manager=trust,
+        revinfo_policy=CertRevTrustPolicy(
+            RevocationCheckingPolicy(
+                ee_certificate_rule=RevocationCheckingRule.NO_CHECK,
+                intermediate_ca_cert_rule=RevocationCheckingRule.NO_CHECK,
+            )
+        ),
+    )
+    return PdfSignatureValidationSpec(
+        SignatureValidationSpec(
+            cert_validation_policy=seal_policy,
+            ts_cert_validation_policy=tsa_policy,
+            revinfo_gathering_policy=RevocationInfoGatheringSpec(
+                online_fetching_rule=RevinfoOnlineFetchingRule.LOCAL_ONLY
+            ),
+        )
+    )
+
+
+async def _ades(
+    sig: EmbeddedPdfSignature, spec: PdfSignatureValidationSpec, at: datetime, level: str
+) -> tuple[_Finding, datetime | None]:
+    """The AdES LTA verdict on ``sig`` and the time it is proven to exist (None unless it passed)."""
+    # ``at`` is the verifier's clock ("now"), not a historical control time: point_in_time_validation=False.
+    timing = ValidationTimingInfo(validation_time=at, best_signature_time=at, point_in_time_validation=False)
+    result = await ades_lta_validation(sig, spec, timing_info=timing)
+    status = result.ades_subindic.status.name
+    sub: str | None = result.ades_subindic.name
+    details = (f"signature {sig.field_name}: {result.failure_msg}",) if result.failure_msg else ()
+    if status == "PASSED":
+        return _Finding(Verdict.VALID, Indication.TOTAL_PASSED, None, (), ()), result.best_signature_time
+    if sub not in SubIndication.__members__:
+        sub = None  # pyHanko's GENERIC and the like: not an ETSI sub-indication
+    zh, en = _reason(sub)
+    if status == "FAILED":
+        return _Finding(
+            Verdict.INVALID,
+            Indication.TOTAL_FAILED,
+            sub,
+            (Message(f"印章无效：{zh}", f"Seal not valid: {en}"),),
+            details,
+        ), None
+    messages = [Message(f"无法确认印章有效：{zh}", f"Seal validity cannot be confirmed: {en}")]
+    if level != "B-LTA":
+        messages.append(_LTV_MISSING)
+    return _Finding(Verdict.INDETERMINATE, Indication.INDETERMINATE, sub, tuple(messages), details), None
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The whole flow
+
+_SEVERITY = {Verdict.VALID: 0, Verdict.INDETERMINATE: 1, Verdict.INVALID: 2, Verdict.MODIFIED: 3}
+
+
+def _format_time(moment: datetime) -> str:
+    return moment.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S") + " (UTC+08:00)"
+
+
+def _report(
+    file: str,
+    finding: _Finding,
+    *,
+    seal: SealInfo | None = None,
+    signed_at: datetime | None = None,
+    signed_at_source: str | None = None,
+    level: str | None = None,
+) -> VerificationReport:
+    return VerificationReport(
+        file=file,
+        verdict=finding.verdict,
+        indication=finding.indication,
+        subindication=finding.subindication,
+        seal=seal,
+        licence=None,
+        signed_at=signed_at,
+        signed_at_source=signed_at_source,
+        level=level,
+        messages=finding.messages,
+        details=finding.details,
+    )
+
+
+def _valid_messages(seal: SealInfo | None, signed_at: datetime | None, source: str | None) -> tuple[Message, ...]:
+    name = (seal.name if seal else None) or "?"
+    messages = [Message(f"印章有效：{name}", f"Seal valid: {name}")]
+    if seal is not None and seal.organisation:
+        code_zh = f"（统一社会信用代码：{seal.credit_code}）" if seal.credit_code else ""
+        code_en = f" (unified social credit code {seal.credit_code})" if seal.credit_code else ""
+        messages.append(Message(f"盖章单位：{seal.organisation}{code_zh}", f"Sealed by: {seal.organisation}{code_en}"))
+    if signed_at is not None:
+        how_zh, how_en = ("，可信时间戳证明", ", proven by a trusted time-stamp") if source == "signature-timestamp" else ("", "")
+        when = _format_time(signed_at)
+        messages.append(Message(f"盖章时间：{when}{how_zh}", f"Sealed at: {when}{how_en}"))
+    return tuple(messages)
+
+
+async def _verify(data: bytes, spec: PdfSignatureValidationSpec, at: datetime, file: str) -> VerificationReport:
+    # (1) Structure. (1a) A PDF at all: pikepdf (qpdf) must open it.
+    try:
+        with pikepdf.open(BytesIO(data)):
+            pass
+    except pikepdf.PasswordError:
+        return _report(file, _invalid(SubIndication.FORMAT_FAILURE, "文件已加密，无法验证", "the PDF is encrypted"))
+    except pikepdf.PdfError as exc:
+        return _report(
+            file,
+            _invalid(SubIndication.FORMAT_FAILURE, "文件不是有效的 PDF", "the file is not a readable PDF", detail=str(exc)),
+        )
+    # (1b) Nothing after the last %%EOF but whitespace, and that %%EOF closes a cross-reference section.
+    tail = _check_tail(data)
+    if tail is not None:
+        return _report(file, tail)
+    try:
+        reader = PdfFileReader(BytesIO(data))
+        if reader.encrypted:
+            return _report(file, _invalid(SubIndication.FORMAT_FAILURE, "文件已加密，无法验证", "the PDF is encrypted"))
+        signatures: list[EmbeddedPdfSignature] = list(reader.embedded_signatures)
+    except Exception as exc:  # pyHanko refuses the structure pikepdf tolerated (e.g. a damaged xref)
+        return _report(
+            file,
+            _invalid(
+                SubIndication.FORMAT_FAILURE, "PDF 文件结构已损坏", "the PDF's structure is damaged", detail=str(exc)
+            ),
+        )
+    # (1c) The cross-reference section at the end is the newest revision the reader uses.
+    match = _TAIL.match(data, data.rfind(b"startxref"))
+    newest = reader.xrefs.total_revisions - 1
+    if match is None or int(match.group(1)) != reader.xrefs.get_startxref_for_revision(newest):
+        return _report(
+            file,
+            _modified(
+                "文件末尾的交叉引用与文件内容不一致",
+                "the file's final cross-reference does not match its content",
+            ),
+        )
+    # (1d) At least one seal.
+    regular = [sig for sig in signatures if not _is_doc_timestamp(sig)]
+    timestamps = [sig for sig in signatures if _is_doc_timestamp(sig)]
+    if not signatures:
+        return _report(
+            file,
+            _invalid(SubIndication.FORMAT_FAILURE, "文件中没有电子印章（没有签名）", "the document has no seal (no signature)"),
+        )
+    if not regular:
+        return _report(
+            file,
+            _invalid(
+                SubIndication.FORMAT_FAILURE,
+                "文件中只有文档时间戳，没有电子印章",
+                "the document has only document time-stamps, no seal (no signature)",
+            ),
+        )
+    main = regular[0]
+    seal = _seal_info(main)
+    signed_at, source = _signing_time(main)
+    level = _pades_level(reader, main, timestamps)
+    facts: dict[str, Any] = {"seal": seal, "signed_at": signed_at, "signed_at_source": source, "level": level}
+    # (1e) Every /ByteRange starts at 0 and leaves out exactly the /Contents hex string.
+    for sig in signatures:
+        problem = _check_byte_range(data, sig)
+        if problem is not None:
+            finding = _invalid(
+                SubIndication.FORMAT_FAILURE,
+                "签名的字节范围（ByteRange）不正确",
+                "the signature's byte range is not sound",
+                detail=f"signature {sig.field_name}: {problem}",
+            )
+            return _report(file, finding, **facts)
+    # (2) Integrity: each signature's digest against the bytes it covers.
+    for sig in signatures:
+        if not _digest_matches(sig):
+            zh, en = _reason(SubIndication.HASH_FAILURE)
+            finding = _invalid(SubIndication.HASH_FAILURE, zh, en, detail=f"signature {sig.field_name}: digest mismatch")
+            return _report(file, finding, **facts)
+    # (2) Coverage: whole revisions signed, and nothing but LTA updates (DSS, document time-stamps) after them.
+    for sig in signatures:
+        finding_or_none = _check_coverage(sig)
+        if finding_or_none is not None:
+            return _report(file, finding_or_none, **facts)
+    # (3) Chain, revocation, time: AdES LTA validation of every seal; the worst outcome wins.
+    worst: _Finding | None = None
+    for sig in regular:
+        finding, proven_at = await _ades(sig, spec, at, _pades_level(reader, sig, timestamps))
+        if sig is main and proven_at is not None and signed_at is None:
+            facts["signed_at"], facts["signed_at_source"] = proven_at, "proof-of-existence"
+        if worst is None or _SEVERITY[finding.verdict] > _SEVERITY[worst.verdict]:
+            worst = finding
+    assert worst is not None
+    # (4) Messages for people.
+    if worst.verdict is Verdict.VALID:
+        worst = _Finding(
+            worst.verdict,
+            worst.indication,
+            None,
+            _valid_messages(seal, facts["signed_at"], facts["signed_at_source"]),
+            worst.details,
+        )
+    elif signed_at is not None and at < signed_at:
+        worst = _Finding(
+            worst.verdict,
+            worst.indication,
+            worst.subindication,
+            (
+                *worst.messages,
+                Message("验证时间早于盖章时间", "The validation time lies before the time the document was sealed"),
+            ),
+            worst.details,
+        )
+    return _report(file, worst, **facts)
+
+
+def _check_arguments(trust_roots: Sequence[x509.Certificate], at: datetime | None) -> datetime:
+    if not trust_roots:
+        raise InputError("at least one trust root is required")
+    if at is None:
+        return datetime.now(UTC)
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise InputError("the validation time must be timezone-aware, e.g. 2025-01-01T00:00:00+08:00")
+    return at
+
+
+async def verify_pdf_async(
+    data: bytes, *, trust_roots: Sequence[x509.Certificate], at: datetime | None = None, file: str = ""
+) -> VerificationReport:
+    """Verify the seal(s) on the PDF ``data`` offline; see :func:`verify_pdf`. For callers in an event loop."""
+    clock = _check_arguments(trust_roots, at)
+    try:
+        spec = _validation_spec(trust_roots)
+        return await _verify(data, spec, clock, file)
+    except Exception as exc:  # a verifier bug or a file pyHanko chokes on: never a traceback, an honest answer
+        message = str(exc) or type(exc).__name__
+        return VerificationReport(
+            file=file,
+            verdict=Verdict.INDETERMINATE,
+            indication=Indication.INDETERMINATE,
+            subindication=None,
+            seal=None,
+            messages=(
+                Message(
+                    f"无法完成验证：{message}",
+                    f"Verification could not be completed: {message}",
+                ),
+            ),
+            details=(f"{type(exc).__name__}: {message}",),
+        )
+
+
+def verify_pdf(
+    data: bytes, *, trust_roots: Sequence[x509.Certificate], at: datetime | None = None, file: str = ""
+) -> VerificationReport:
+    """Verify the seal(s) on the PDF ``data`` offline, trusting only ``trust_roots``, with the clock at ``at``.
+
+    ``at`` defaults to now and must be timezone-aware; ``file`` only labels the report. Nothing is fetched
+    from the network: revocation information must be in the file. A document that fails verification gives a
+    report (``invalid``, ``modified`` or ``indeterminate``), never an exception; :class:`~verifier.errors.InputError`
+    is raised only for bad arguments (no trust root, a naive ``at``). Do not call from a running event loop; use
+    :func:`verify_pdf_async` there.
+    """
+    return asyncio.run(verify_pdf_async(data, trust_roots=trust_roots, at=at, file=file))
