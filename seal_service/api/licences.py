@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from seal_service.api.deps import InstanceDep, require_role
+from seal_service.api.workers import run_sealing
 from seal_service.errors import InvalidInput, NotAuthorised, NotFound
 from seal_service.instance import Instance
 from seal_service.services import idempotency
@@ -187,7 +188,7 @@ async def create_licence(
             licence = await run_in_threadpool(get_licence, instance, claim.existing_licence_id)
             return JSONResponse(json.loads(_out(instance, licence).model_dump_json()), status_code=200)
     try:
-        sealed = await run_in_threadpool(
+        sealed = await run_sealing(
             lambda: seal_licence(instance, data, request, actor=f"apikey:{caller.key_id}", at=at)
         )
     except BaseException:

@@ -1,0 +1,64 @@
+"""The real service as a separate process (``seal-service serve --workers N``), for multi-worker tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+class ServedInstance:
+    """``seal-service serve`` running in a subprocess with the settings of a test instance."""
+
+    def __init__(self, settings, port: int, *, workers: int = 2) -> None:  # type: ignore[no-untyped-def]
+        self.url = f"http://127.0.0.1:{port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SEAL_")}
+        env.update(
+            {
+                "SEAL_HOME": str(settings.resolved_home),
+                "SEAL_DATABASE_URL": settings.resolved_database_url,
+                "SEAL_PUBLIC_URL": settings.public_url,
+                "SEAL_KEY_PASSPHRASE": settings.key_passphrase.get_secret_value(),
+            }
+        )
+        self._log = Path(settings.resolved_home) / f"serve-{port}.log"
+        self._process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "seal_service.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stdout=self._log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"server exited: {self._log.read_text()[-2000:]}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("server did not start")
+
+    def stop(self) -> None:
+        """Stop the server and its workers."""
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
