@@ -339,8 +339,8 @@ class Rig:
             verdicts.append(("signature", status.bottom_line, level.timestamped == (status.timestamp_validity is not None)))
         for sig in reader.embedded_timestamp_signatures:
             verdicts.append(("doc-timestamp", validate_pdf_timestamp(sig, validation_context=context).trusted, True))
-        dss = reader.root.get("/DSS")
-        dss_counts = {str(k)[1:]: len(v) for k, v in dss.items() if k != "/VRI"} if dss is not None else {}
+        dss = reader.root["/DSS"] if "/DSS" in reader.root else None
+        dss_counts = {str(k)[1:]: len(dss[k]) for k in dss if k != "/VRI"} if dss is not None else {}
         ok = all(good and shape for _, good, shape in verdicts) and (
             bool(dss_counts.get("OCSPs")) and bool(dss_counts.get("CRLs")) if level.long_term else True
         )

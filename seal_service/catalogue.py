@@ -14,6 +14,7 @@ authorities, bad dates and overlapping periods, naming the file and the key path
 from __future__ import annotations
 
 import itertools
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -57,6 +58,8 @@ class SealingPeriod:
     authority: str
     start: date
     end: date | None
+    memorandum: int | None = None
+    """The recorded handover memorandum (审管衔接备忘录) that began this period; None when the policy file did."""
 
     def covers(self, day: date) -> bool:
         """True when ``day`` falls inside this period."""
@@ -111,11 +114,14 @@ class Catalogue:
 class _Reader:
     """Strict reading of one TOML table, with key paths in every error."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, text: str | None = None) -> None:
         self.source = source
+        self.lines = text.splitlines() if text is not None else []
 
     def fail(self, path: str, message: str) -> PolicyError:
-        return PolicyError(f"{self.source}: {path}: {message}")
+        line = _line_of(self.lines, path)
+        where = f"{self.source}:{line}" if line else self.source
+        return PolicyError(f"{where}: {path}: {message}")
 
     def table(self, value: Any, path: str, required: set[str], optional: set[str] = frozenset()) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -146,9 +152,46 @@ class _Reader:
         raise self.fail(f"{path}.{key}", f"expected a date YYYY-MM-DD, got {value!r}")
 
 
-def parse_catalogue(data: dict[str, Any], *, source: str) -> Catalogue:
-    """Build a :class:`Catalogue` from parsed TOML, refusing anything unexpected."""
-    r = _Reader(source)
+def _line_of(lines: list[str], path: str) -> int | None:
+    """Best-effort 1-based line of a key path (``items[3].sealed_by[1].from``) in the TOML text.
+
+    tomllib keeps no positions, so the text is scanned: the n-th ``[[table]]`` header, then the key inside its
+    block, then the n-th inline table of an inline array. Good enough to point a reviewer at the right line;
+    None when the layout is one this scan does not follow.
+    """
+    parts = re.findall(r"([A-Za-z_]+)(?:\[(\d+)\])?", path)
+    if not lines or not parts or path.startswith("("):
+        return None
+    start, end = 0, len(lines)
+    name, index = parts[0]
+    if index:
+        headers = [i for i, text in enumerate(lines) if re.fullmatch(rf"\s*\[\[\s*{name}\s*\]\]\s*(#.*)?", text)]
+        if int(index) >= len(headers):
+            return None
+        start = headers[int(index)]
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
+        parts = parts[1:]
+    found = start
+    for key, sub_index in parts:
+        found_key = next((i for i in range(found, end) if re.match(rf"\s*{key}\s*=", lines[i])), None)
+        if found_key is None:
+            # A key of an inline table sits on the line found so far (``{ authority = "b", from = ... }``).
+            return found + 1 if re.search(rf"\b{key}\s*=", lines[found]) else None
+        found = found_key
+        if sub_index:
+            braces = [i for i in range(found, end) for _ in range(lines[i].count("{"))]
+            if int(sub_index) >= len(braces):
+                return found + 1
+            found = braces[int(sub_index)]
+    return found + 1
+
+
+def parse_catalogue(data: dict[str, Any], *, source: str, text: str | None = None) -> Catalogue:
+    """Build a :class:`Catalogue` from parsed TOML, refusing anything unexpected.
+
+    ``text`` (the TOML source) lets errors name the line as well as the key path.
+    """
+    r = _Reader(source, text)
     top = r.table(data, "(top)", {"version", "authorities", "items"}, {"effective"})
     if top["version"] != 1:
         raise r.fail("version", "only catalogue version 1 is understood")
@@ -225,7 +268,8 @@ def load_catalogue(path: Path) -> Catalogue:
     except OSError as exc:
         raise PolicyError(f"{path}: cannot read catalogue: {exc}") from exc
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        data = tomllib.loads(text)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise PolicyError(f"{path}: {exc}") from exc
-    return parse_catalogue(data, source=str(path))
+    return parse_catalogue(data, source=str(path), text=text)

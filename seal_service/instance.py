@@ -36,6 +36,8 @@ class PkiRole(StrEnum):
     SEAL_CA = "seal-ca"
     TSA = "tsa"
     OCSP = "ocsp"
+    BUNDLE = "bundle"
+    """Signs the trust bundle (``GET /v1/trust-bundle``) that offline verifiers check against the root."""
 
 
 #: Which CA issues which service certificate.
@@ -44,6 +46,7 @@ ISSUER_OF: dict[PkiRole, PkiRole] = {
     PkiRole.SEAL_CA: PkiRole.ROOT,
     PkiRole.TSA: PkiRole.ROOT,
     PkiRole.OCSP: PkiRole.SEAL_CA,
+    PkiRole.BUNDLE: PkiRole.ROOT,
 }
 
 
@@ -142,6 +145,13 @@ class Instance:
         return RevocationService(self)
 
     @cached_property
+    def lifecycle(self):  # type: ignore[no-untyped-def]
+        """Memoranda, the effective catalogue and the seal lifecycle derived from them."""
+        from seal_service.services.lifecycle import Lifecycle
+
+        return Lifecycle(self)
+
+    @cached_property
     def timestamps(self):  # type: ignore[no-untyped-def]
         """The RFC 3161 time-stamp authority."""
         from seal_service.protocols.tsa import TimestampAuthority
@@ -161,5 +171,5 @@ class Instance:
 
     def reset_caches(self) -> None:
         """Forget cached PKI, responders and sealers (after init, rotation or revocation)."""
-        for name in ("pki", "revocation", "timestamps", "sealer", "catalogue"):
+        for name in ("pki", "revocation", "timestamps", "sealer", "catalogue", "lifecycle"):
             self.__dict__.pop(name, None)

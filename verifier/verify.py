@@ -41,10 +41,12 @@ from typing import Any
 
 import pikepdf
 from asn1crypto import cms as asn1_cms
+from asn1crypto import core as asn1_core
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.pdf_utils.xref import XRefSectionType
 from pyhanko.sign.diff_analysis import DiffResult, ModificationLevel
 from pyhanko.sign.validation.ades import ades_lta_validation
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
@@ -71,6 +73,16 @@ CHINA_TZ = timezone(timedelta(hours=8))
 _WS = rb"[\x00\t\n\x0c\r ]"
 # How a PDF must end: the last revision's startxref, its %%EOF, then nothing but whitespace.
 _TAIL = re.compile(rb"startxref" + _WS + rb"+(\d+)" + _WS + rb"+%%EOF" + _WS + rb"*\Z")
+# After the newest xref table (pyHanko's end_location is before the trailer dictionary) or xref stream.
+_TRAILER_DICT = rb"(?:trailer)?" + _WS + rb"*<<(?:(?!obj|stream|%%EOF|startxref).)*>>"
+_AFTER_XREF_TABLE = re.compile(
+    _WS + rb"*" + _TRAILER_DICT + _WS + rb"*startxref" + _WS + rb"+(\d+)" + _WS + rb"+%%EOF" + _WS + rb"*", re.DOTALL
+)
+_AFTER_XREF_STREAM = re.compile(
+    _WS + rb"*endobj" + _WS + rb"*startxref" + _WS + rb"+(\d+)" + _WS + rb"+%%EOF" + _WS + rb"*", re.DOTALL
+)
+# An indirect object header at the start of a line: "12 0 obj".
+_OBJECT_HEADER = re.compile(rb"(?:(?<=[\r\n])|\A)[\x00\t\x0c ]*(\d+)" + _WS + rb"+(\d+)" + _WS + rb"+obj\b")
 _HEX = re.compile(rb"[0-9A-Fa-f\x00\t\n\x0c\r ]*")
 
 _OID_CN = "2.5.4.3"
@@ -119,14 +131,24 @@ _REASONS: dict[str, tuple[str, str]] = {
     "SIG_CRYPTO_FAILURE": ("印章的签名值校验失败", "the seal's signature value does not verify"),
     "REVOKED": ("盖章前印章证书已被吊销", "the seal's certificate had been revoked before the document was sealed"),
     "EXPIRED": ("盖章时印章证书已过期", "the seal's certificate had expired when the document was sealed"),
-    "NOT_YET_VALID": ("盖章时印章证书尚未生效", "the seal's certificate was not yet valid when the document was sealed"),
-    "SIG_CONSTRAINTS_FAILURE": ("印章不符合验证策略的要求", "the seal does not meet the validation policy"),
-    "CHAIN_CONSTRAINTS_FAILURE": ("印章证书链不符合验证策略的要求", "the seal's certificate chain does not meet the policy"),
-    "CERTIFICATE_CHAIN_GENERAL_FAILURE": (
-        "无法验证印章证书链（缺少可用的证书吊销状态信息）",
-        "the seal's certificate chain cannot be validated (no usable revocation status information)",
+    "NOT_YET_VALID": (
+        "盖章时印章证书尚未生效",
+        "the seal's certificate was not yet valid when the document was sealed",
     ),
-    "CRYPTO_CONSTRAINTS_FAILURE": ("印章使用的密码算法不被接受", "the seal uses a cryptographic algorithm not accepted"),
+    "SIG_CONSTRAINTS_FAILURE": ("印章不符合验证策略的要求", "the seal does not meet the validation policy"),
+    "CHAIN_CONSTRAINTS_FAILURE": (
+        "印章证书链不符合验证策略的要求",
+        "the seal's certificate chain does not meet the policy",
+    ),
+    "CERTIFICATE_CHAIN_GENERAL_FAILURE": (
+        "无法验证印章证书链（证书链不通向受信任的根证书，或缺少可用的证书吊销状态信息）",
+        "the seal's certificate chain cannot be validated (it does not lead to a trusted root, "
+        "or usable revocation status information is missing)",
+    ),
+    "CRYPTO_CONSTRAINTS_FAILURE": (
+        "印章使用的密码算法不被接受",
+        "the seal uses a cryptographic algorithm not accepted",
+    ),
     "POLICY_PROCESSING_ERROR": ("无法处理签名策略", "the signature policy cannot be processed"),
     "SIGNATURE_POLICY_NOT_AVAILABLE": ("找不到签名策略", "the signature policy is not available"),
     "TIMESTAMP_ORDER_FAILURE": ("印章中的时间戳顺序异常", "the time-stamps in the seal are in an impossible order"),
@@ -214,7 +236,7 @@ def _seal_info(sig: EmbeddedPdfSignature) -> SealInfo | None:
 
 def _signed_attr(signer_info: asn1_cms.SignerInfo, name: str, *, unsigned: bool = False) -> Any:
     attrs = signer_info["unsigned_attrs" if unsigned else "signed_attrs"]
-    if attrs.native is None:
+    if isinstance(attrs, asn1_core.Void):  # absent (never call .native here: it decodes whole tokens)
         return None
     for attr in attrs:
         if attr["type"].native == name:
@@ -237,10 +259,10 @@ def _signing_time(sig: EmbeddedPdfSignature) -> tuple[datetime | None, str | Non
         stamped = None
     if stamped is not None:
         return stamped, "signature-timestamp"
-    claimed = _signed_attr(sig.signer_info, "signing_time")
+    # PAdES puts the claimed time in the signature dictionary's /M, CMS signers in the signing-time attribute.
+    claimed: datetime | None = sig.self_reported_timestamp
     if claimed is not None:
-        value: datetime = claimed.native
-        return value, "signing-time"
+        return claimed, "signing-time"
     return None, None
 
 
@@ -266,7 +288,9 @@ def _check_tail(data: bytes) -> _Finding | None:
     """The file must end with ``startxref N %%EOF`` and whitespace; None when it does."""
     eof = data.rfind(b"%%EOF")
     if eof < 0:
-        return _invalid(SubIndication.FORMAT_FAILURE, "文件不是完整的 PDF（缺少 %%EOF）", "the file is not a complete PDF")
+        return _invalid(
+            SubIndication.FORMAT_FAILURE, "文件不是完整的 PDF（缺少 %%EOF）", "the file is not a complete PDF"
+        )
     if re.fullmatch(_WS + rb"*", data[eof + 5 :]) is None:
         return _modified(
             "文件末尾（%%EOF 之后）被追加了额外数据",
@@ -300,6 +324,54 @@ def _check_byte_range(data: bytes, sig: EmbeddedPdfSignature) -> str | None:
         return "the /ByteRange hole is not valid hex"
     if contents != sig.pkcs7_content:
         return "the /ByteRange hole is not the signature's /Contents"
+    return None
+
+
+def _check_final_section(data: bytes, reader: PdfFileReader) -> _Finding | None:
+    """After the newest xref section: only its trailer (or ``endobj``), ``startxref`` pointing at it, ``%%EOF``."""
+    newest = reader.xrefs.total_revisions - 1
+    meta = reader.xrefs.get_xref_container_info(newest)
+    after = _AFTER_XREF_STREAM if meta.xref_section_type == XRefSectionType.STREAM else _AFTER_XREF_TABLE
+    match = after.fullmatch(data, meta.end_location)
+    if match is None or int(match.group(1)) != meta.declared_startxref:
+        return _modified(
+            "文件末尾被追加了不含交叉引用表的更新",
+            "an update without a cross-reference section was appended to the file",
+            detail="the bytes after the newest cross-reference section are not just its trailer",
+        )
+    return None
+
+
+def _revision_end(data: bytes, reader: PdfFileReader, revision: int) -> int:
+    """Offset just after the ``%%EOF`` that closes ``revision``."""
+    meta = reader.xrefs.get_xref_container_info(revision)
+    eof = data.find(b"%%EOF", meta.end_location)
+    return len(data) if eof < 0 else eof + 5
+
+
+def _check_hidden_objects(data: bytes, reader: PdfFileReader, first_signed: int) -> _Finding | None:
+    """Every object written in an update after ``first_signed`` must be listed in that update's xref section.
+
+    Conforming readers never see unlisted objects, but repairing readers may; an update that smuggles some in
+    is not a pure validation-material update.
+    """
+    for revision in range(first_signed + 1, reader.xrefs.total_revisions):
+        meta = reader.xrefs.get_xref_container_info(revision)
+        xref_data = reader.xrefs.get_xref_data(revision)
+        listed = {offset for _, offset in xref_data.standard_xrefs.values()}
+        if xref_data.hybrid is not None:
+            listed |= {offset for _, offset in xref_data.hybrid.xref_data.standard_xrefs.values()}
+        start = _revision_end(data, reader, revision - 1)
+        end = min(meta.declared_startxref, meta.start_location)
+        for found in _OBJECT_HEADER.finditer(data, start, max(start, end)):
+            # Writers point the xref entry at the object number; tolerate one leading EOL or indentation.
+            if not any(offset in listed for offset in range(found.start() - 2, found.start(1) + 1)):
+                return _modified(
+                    "盖章后追加的更新中藏有未登记的对象",
+                    "an update appended after sealing hides objects its cross-reference does not list",
+                    detail=f"revision {revision}: object {int(found.group(1))} {int(found.group(2))} "
+                    f"at offset {found.start(1)} is not in its xref section",
+                )
     return None
 
 
@@ -458,7 +530,9 @@ def _valid_messages(seal: SealInfo | None, signed_at: datetime | None, source: s
         code_en = f" (unified social credit code {seal.credit_code})" if seal.credit_code else ""
         messages.append(Message(f"盖章单位：{seal.organisation}{code_zh}", f"Sealed by: {seal.organisation}{code_en}"))
     if signed_at is not None:
-        how_zh, how_en = ("，可信时间戳证明", ", proven by a trusted time-stamp") if source == "signature-timestamp" else ("", "")
+        how_zh, how_en = (
+            ("，可信时间戳证明", ", proven by a trusted time-stamp") if source == "signature-timestamp" else ("", "")
+        )
         when = _format_time(signed_at)
         messages.append(Message(f"盖章时间：{when}{how_zh}", f"Sealed at: {when}{how_en}"))
     return tuple(messages)
@@ -474,7 +548,9 @@ async def _verify(data: bytes, spec: PdfSignatureValidationSpec, at: datetime, f
     except pikepdf.PdfError as exc:
         return _report(
             file,
-            _invalid(SubIndication.FORMAT_FAILURE, "文件不是有效的 PDF", "the file is not a readable PDF", detail=str(exc)),
+            _invalid(
+                SubIndication.FORMAT_FAILURE, "文件不是有效的 PDF", "the file is not a readable PDF", detail=str(exc)
+            ),
         )
     # (1b) Nothing after the last %%EOF but whitespace, and that %%EOF closes a cross-reference section.
     tail = _check_tail(data)
@@ -492,24 +568,21 @@ async def _verify(data: bytes, spec: PdfSignatureValidationSpec, at: datetime, f
                 SubIndication.FORMAT_FAILURE, "PDF 文件结构已损坏", "the PDF's structure is damaged", detail=str(exc)
             ),
         )
-    # (1c) The cross-reference section at the end is the newest revision the reader uses.
-    match = _TAIL.match(data, data.rfind(b"startxref"))
-    newest = reader.xrefs.total_revisions - 1
-    if match is None or int(match.group(1)) != reader.xrefs.get_startxref_for_revision(newest):
-        return _report(
-            file,
-            _modified(
-                "文件末尾的交叉引用与文件内容不一致",
-                "the file's final cross-reference does not match its content",
-            ),
-        )
+    # (1c) The final cross-reference section is the newest revision the reader uses, and nothing hides after it.
+    tail = _check_final_section(data, reader)
+    if tail is not None:
+        return _report(file, tail)
     # (1d) At least one seal.
     regular = [sig for sig in signatures if not _is_doc_timestamp(sig)]
     timestamps = [sig for sig in signatures if _is_doc_timestamp(sig)]
     if not signatures:
         return _report(
             file,
-            _invalid(SubIndication.FORMAT_FAILURE, "文件中没有电子印章（没有签名）", "the document has no seal (no signature)"),
+            _invalid(
+                SubIndication.FORMAT_FAILURE,
+                "文件中没有电子印章（没有签名）",
+                "the document has no seal (no signature)",
+            ),
         )
     if not regular:
         return _report(
@@ -540,13 +613,20 @@ async def _verify(data: bytes, spec: PdfSignatureValidationSpec, at: datetime, f
     for sig in signatures:
         if not _digest_matches(sig):
             zh, en = _reason(SubIndication.HASH_FAILURE)
-            finding = _invalid(SubIndication.HASH_FAILURE, zh, en, detail=f"signature {sig.field_name}: digest mismatch")
+            finding = _invalid(
+                SubIndication.HASH_FAILURE, zh, en, detail=f"signature {sig.field_name}: digest mismatch"
+            )
             return _report(file, finding, **facts)
     # (2) Coverage: whole revisions signed, and nothing but LTA updates (DSS, document time-stamps) after them.
     for sig in signatures:
         finding_or_none = _check_coverage(sig)
         if finding_or_none is not None:
             return _report(file, finding_or_none, **facts)
+    # (2) No objects hidden in the updates appended after the first seal: each object there is in its xref.
+    first_signed = min(sig.signed_revision for sig in regular)
+    hidden = _check_hidden_objects(data, reader, first_signed)
+    if hidden is not None:
+        return _report(file, hidden, **facts)
     # (3) Chain, revocation, time: AdES LTA validation of every seal; the worst outcome wins.
     worst: _Finding | None = None
     for sig in regular:

@@ -1,0 +1,44 @@
+"""The public verifier of sealed licences: offline PAdES verification, a report for machines and for people.
+
+Example::
+
+    from pathlib import Path
+
+    from verifier import load_trust_roots, verify_pdf
+
+    roots = load_trust_roots(["one-seal-root.pem"])          # PEM, several certificates per file allowed
+    report = verify_pdf(Path("licence.pdf").read_bytes(), trust_roots=roots, file="licence.pdf")
+    print(report.verdict)                                    # Verdict.VALID, INVALID, INDETERMINATE or MODIFIED
+    print(report.indication, report.subindication)           # ETSI EN 319 102-1, e.g. TOTAL_PASSED None
+    for message in report.messages:                          # plain language, zh-CN first, then English
+        print(message)
+    print(report.to_json())                                  # the JSON shape `seal-verify --json` prints
+
+or from a shell: ``seal-verify licence.pdf --trust-root one-seal-root.pem``.
+
+This package ships alone: it imports the standard library and third-party crypto/PDF libraries (pyHanko,
+pyhanko-certvalidator, cryptography, asn1crypto, pikepdf), never the service. Nothing is fetched from the
+network; time is a parameter (``at``).
+"""
+
+from __future__ import annotations
+
+from verifier.errors import InputError, VerifierError
+from verifier.report import Indication, Message, SealInfo, SubIndication, VerificationReport, Verdict
+from verifier.trust import load_trust_roots, parse_trust_roots
+from verifier.verify import verify_pdf, verify_pdf_async
+
+__all__ = [
+    "Indication",
+    "InputError",
+    "Message",
+    "SealInfo",
+    "SubIndication",
+    "VerificationReport",
+    "Verdict",
+    "VerifierError",
+    "load_trust_roots",
+    "parse_trust_roots",
+    "verify_pdf",
+    "verify_pdf_async",
+]

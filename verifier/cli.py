@@ -1,0 +1,314 @@
+"""``seal-verify``: verify sealed PDF licences offline, one line (or one JSON object, or one CSV row) per file.
+
+Example::
+
+    seal-verify licences/ --trust-root one-seal-root.pem --workers 4 --csv report.csv
+
+Exit codes: 0 every file is valid; 1 some file is not valid (invalid, indeterminate or modified); 2 usage or
+input error (no trust root, an unreadable PEM, a missing or unreadable file, a bad ``--at``). This module is the
+one place that turns verifier errors into exit codes; it never prints a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, TextIO
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from verifier.errors import InputError, VerifierError
+from verifier.report import Indication, Message, VerificationReport, Verdict
+from verifier.trust import load_trust_roots
+from verifier.verify import verify_pdf
+
+PROG = "seal-verify"
+PROGRESS_ABOVE = 20
+CSV_FIELDS = (
+    "file",
+    "verdict",
+    "indication",
+    "subindication",
+    "seal_name",
+    "organisation",
+    "credit_code",
+    "seal_id",
+    "certificate_serial",
+    "licence",
+    "signed_at",
+    "signed_at_source",
+    "level",
+    "messages",
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=(
+            "Verify the electronic seals (PAdES signatures) on PDF licences, offline. Each file is checked for "
+            "structure, integrity, changes after sealing, the chain to a trust root, revocation and proof of time."
+        ),
+        epilog="Exit status: 0 all files valid, 1 any file not valid, 2 usage or input error.",
+    )
+    parser.add_argument("paths", nargs="+", metavar="FILE_OR_DIR", help="PDF files, or directories walked for *.pdf")
+    parser.add_argument(
+        "--trust-root",
+        action="append",
+        default=[],
+        metavar="PEM",
+        help="a PEM file of trusted root certificates (several per file allowed); repeat for more files",
+    )
+    parser.add_argument(
+        "--trust-bundle",
+        metavar="FILE",
+        help="the service's trust bundle; until the signed bundle format exists this is read as a PEM file of "
+        "root certificates, exactly like --trust-root",
+    )
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print a JSON array with one report object per file")
+    output.add_argument("--csv", metavar="FILE", help="write the reports as CSV to FILE ('-' for standard output)")
+    parser.add_argument(
+        "--workers", type=_positive_int, default=1, metavar="N", help="verify N files in parallel (default 1)"
+    )
+    parser.add_argument(
+        "--at",
+        type=_aware_time,
+        metavar="ISO-TIME",
+        help="validate as if the clock showed this time, e.g. 2030-01-01T00:00:00+08:00 (default: now)",
+    )
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _aware_time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise argparse.ArgumentTypeError(f"give a time zone, e.g. {text}+08:00 or {text}Z")
+    return moment
+
+
+def _quiet_libraries() -> None:
+    """pyHanko logs every validation failure with a traceback; the CLI reports them in plain words instead."""
+    for name in ("pyhanko", "pyhanko_certvalidator", "pikepdf"):
+        logger = logging.getLogger(name)
+        logger.addHandler(logging.NullHandler())
+        logger.propagate = False
+    warnings.simplefilter("ignore")
+
+
+def _collect(paths: Iterable[str]) -> list[Path]:
+    """The files to verify: files as given, directories walked (sorted) for ``*.pdf``; duplicates once."""
+    found: dict[Path, None] = {}
+    for text in paths:
+        path = Path(text)
+        if path.is_dir():
+            for root, dirs, names in os.walk(path):
+                dirs.sort()
+                for name in sorted(names):
+                    if name.lower().endswith(".pdf"):
+                        found.setdefault(Path(root) / name)
+        elif path.is_file():
+            found.setdefault(path)
+        elif path.exists():
+            raise InputError(f"{path}: not a regular file or directory")
+        else:
+            raise InputError(f"{path}: no such file or directory")
+    if not found:
+        raise InputError("no PDF files found in " + ", ".join(paths))
+    return list(found)
+
+
+# --- verification, in this process or in workers ----------------------------------------------------------------
+
+_roots: list[x509.Certificate] = []
+_at: datetime | None = None
+
+
+def _init_worker(roots_der: list[bytes], at: datetime | None) -> None:
+    global _roots, _at
+    _quiet_libraries()
+    _roots = [x509.load_der_x509_certificate(der) for der in roots_der]
+    _at = at
+
+
+def _verify_path(path: str) -> tuple[VerificationReport, bool]:
+    """The report on the file at ``path`` and whether reading it failed (an input error)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        report = VerificationReport(
+            file=path,
+            verdict=Verdict.INDETERMINATE,
+            indication=Indication.INDETERMINATE,
+            subindication=None,
+            seal=None,
+            messages=(Message(f"无法读取文件：{reason}", f"The file cannot be read: {reason}"),),
+            details=(f"OSError: {exc}",),
+        )
+        return report, True
+    try:
+        return verify_pdf(data, trust_roots=_roots, at=_at, file=path), False
+    except Exception as exc:  # verify_pdf reports document problems itself; this is a last line of defence
+        message = str(exc) or type(exc).__name__
+        report = VerificationReport(
+            file=path,
+            verdict=Verdict.INDETERMINATE,
+            indication=Indication.INDETERMINATE,
+            subindication=None,
+            seal=None,
+            messages=(Message(f"无法完成验证：{message}", f"Verification could not be completed: {message}"),),
+            details=(f"{type(exc).__name__}: {message}",),
+        )
+        return report, False
+
+
+def _verify_all(
+    files: list[Path], roots: list[x509.Certificate], at: datetime | None, workers: int
+) -> Iterator[tuple[VerificationReport, bool]]:
+    names = [str(path) for path in files]
+    roots_der = [root.public_bytes(serialization.Encoding.DER) for root in roots]
+    if workers <= 1 or len(files) == 1:
+        _init_worker(roots_der, at)
+        yield from map(_verify_path, names)
+        return
+    workers = min(workers, len(files))
+    chunk = max(1, min(8, len(files) // (workers * 4)))
+    # spawn: no fork of a process that may hold threads or an event loop; costs one import per worker.
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(roots_der, at)
+    ) as pool:
+        yield from pool.map(_verify_path, names, chunksize=chunk)
+
+
+# --- output -----------------------------------------------------------------------------------------------------
+
+
+def _line(report: VerificationReport) -> str:
+    label = report.verdict.value.upper()
+    if report.verdict is Verdict.VALID:
+        seal = (report.seal.name if report.seal else None) or "?"
+        when = report.signed_at.isoformat() if report.signed_at else "-"
+        return f"{label:<13}  {report.file}  {seal}  {when}"
+    return f"{label:<13}  {report.file}  {report.summary}"
+
+
+def _csv_row(report: VerificationReport) -> dict[str, Any]:
+    data = report.to_json()
+    seal = data["seal"] or {}
+    return {
+        "file": data["file"],
+        "verdict": data["verdict"],
+        "indication": data["indication"],
+        "subindication": data["subindication"] or "",
+        "seal_name": seal.get("name") or "",
+        "organisation": seal.get("organisation") or "",
+        "credit_code": seal.get("credit_code") or "",
+        "seal_id": seal.get("seal_id") or "",
+        "certificate_serial": seal.get("certificate_serial") or "",
+        "licence": json.dumps(data["licence"], ensure_ascii=False) if data["licence"] else "",
+        "signed_at": data["signed_at"] or "",
+        "signed_at_source": data["signed_at_source"] or "",
+        "level": data["level"] or "",
+        "messages": " | ".join(data["messages"]),
+    }
+
+
+class _Progress:
+    def __init__(self, total: int, stream: TextIO) -> None:
+        self.total = total
+        self.stream = stream
+        self.done = 0
+        self.step = max(1, total // 20)
+
+    def tick(self) -> None:
+        self.done += 1
+        if self.total > PROGRESS_ABOVE and (self.done % self.step == 0 or self.done == self.total):
+            print(f"{PROG}: verified {self.done}/{self.total} files", file=self.stream, flush=True)
+
+
+def _run(args: argparse.Namespace) -> int:
+    pem_files = [*args.trust_root, *([args.trust_bundle] if args.trust_bundle else [])]
+    if not pem_files:
+        raise InputError("at least one trust root is required: give --trust-root PEM (or --trust-bundle FILE)")
+    roots = load_trust_roots(pem_files)
+    files = _collect(args.paths)
+    progress = _Progress(len(files), sys.stderr)
+    reports: list[VerificationReport] = []
+    input_errors = 0
+    csv_out: TextIO | None = None
+    writer: csv.DictWriter[str] | None = None
+    try:
+        if args.csv is not None:
+            try:
+                csv_out = sys.stdout if args.csv == "-" else open(args.csv, "w", newline="", encoding="utf-8")  # noqa: SIM115
+            except OSError as exc:
+                raise InputError(f"{args.csv}: cannot write CSV ({exc.strerror or exc})") from None
+            writer = csv.DictWriter(csv_out, fieldnames=CSV_FIELDS)
+            writer.writeheader()
+        for report, unreadable in _verify_all(files, roots, args.at, args.workers):
+            progress.tick()
+            reports.append(report)
+            input_errors += unreadable
+            if writer is not None:
+                writer.writerow(_csv_row(report))
+            if not args.json and args.csv != "-":
+                print(_line(report), flush=True)
+    finally:
+        if csv_out is not None and csv_out is not sys.stdout:
+            csv_out.close()
+    if args.json:
+        json.dump([report.to_json() for report in reports], sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    if input_errors:
+        return 2
+    return 0 if all(report.ok for report in reports) else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``seal-verify`` with ``argv`` (default: the command line); return the exit code."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2, message already printed)
+        return exc.code if isinstance(exc.code, int) else 2
+    _quiet_libraries()
+    try:
+        return _run(args)
+    except VerifierError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # never a traceback
+        print(f"{PROG}: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
