@@ -82,3 +82,49 @@ class PolicyError(SealServiceError):
     status = 500
     slug = "policy"
     title = "Policy file invalid"
+
+
+class StateConflict(SealServiceError):
+    """The action conflicts with the current state (a request already decided, a seal rotated meanwhile)."""
+
+    status = 409
+    slug = "state-conflict"
+    title = "Conflicts with the current state"
+
+
+class DualControlRefused(NotAuthorised):
+    """A key operation needs two different security officers: the requester may not approve it."""
+
+    slug = "dual-control"
+    title = "Dual control: a second officer must approve"
+
+
+class RequestExpired(SealServiceError):
+    """A dual-control request was not approved in time; it must be requested again."""
+
+    status = 409
+    slug = "request-expired"
+    title = "Request expired"
+
+
+class KeyNotExtractable(SealServiceError):
+    """A private key held in a token (HSM) never leaves it; exporting it is refused."""
+
+    status = 403
+    slug = "key-not-extractable"
+    title = "Private key cannot be exported"
+
+
+class AuditLogBroken(SealServiceError):
+    """The hash-chained audit log does not verify: an entry was modified, deleted, inserted or reordered.
+
+    ``problems`` lists each finding (position in the chain, entry id, what is wrong).
+    """
+
+    status = 500
+    slug = "audit-log-broken"
+    title = "Audit log integrity check failed"
+
+    def __init__(self, detail: str, *, problems: list[object] | None = None) -> None:
+        super().__init__(detail)
+        self.problems = list(problems or [])

@@ -16,8 +16,15 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
+import os
+
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from seal_service.errors import ConfigurationError
 
@@ -66,6 +73,28 @@ class Settings(BaseSettings):
         default_factory=lambda: _default_policies_dir(),
         description="Directory with catalogue.toml and the other reviewed policy files.",
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Explicit arguments, then ``SEAL_*`` environment variables, then the file named by ``SEAL_CONFIG``.
+
+        The config file is TOML with the same names without the prefix (``home = "/srv/seal"``); unknown keys
+        are refused like unknown arguments.
+        """
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("SEAL_CONFIG")
+        if config_file:
+            if not Path(config_file).is_file():
+                raise ConfigurationError(f"SEAL_CONFIG names {config_file}, which is not a readable file")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
 
     @model_validator(mode="after")
     def _normalise(self) -> Settings:

@@ -24,7 +24,7 @@ network; time is a parameter (``at``).
 from __future__ import annotations
 
 from verifier.errors import InputError, VerifierError
-from verifier.report import Indication, Message, SealInfo, SubIndication, VerificationReport, Verdict
+from verifier.report import Indication, Message, SealInfo, SubIndication, Verdict, VerificationReport
 from verifier.trust import load_trust_roots, parse_trust_roots
 from verifier.verify import verify_pdf, verify_pdf_async
 
@@ -34,8 +34,8 @@ __all__ = [
     "Message",
     "SealInfo",
     "SubIndication",
-    "VerificationReport",
     "Verdict",
+    "VerificationReport",
     "VerifierError",
     "load_trust_roots",
     "parse_trust_roots",

@@ -29,7 +29,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from verifier.errors import InputError, VerifierError
-from verifier.report import Indication, Message, VerificationReport, Verdict
+from verifier.report import Indication, Message, Verdict, VerificationReport
 from verifier.trust import load_trust_roots
 from verifier.verify import verify_pdf
 

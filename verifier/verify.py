@@ -32,6 +32,7 @@ taking its root out of the trust bundle, not by revocation.
 from __future__ import annotations
 
 import asyncio
+import enum
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,7 +64,7 @@ from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationChec
 from pyhanko_certvalidator.registry import SimpleTrustManager
 
 from verifier.errors import InputError
-from verifier.report import Indication, Message, SealInfo, SubIndication, VerificationReport, Verdict
+from verifier.report import Indication, Message, SealInfo, SubIndication, Verdict, VerificationReport
 
 __all__ = ["verify_pdf", "verify_pdf_async"]
 
@@ -393,7 +394,7 @@ def _digest_matches(sig: EmbeddedPdfSignature) -> bool:
 
 
 def _check_coverage(sig: EmbeddedPdfSignature) -> _Finding | None:
-    sig.compute_integrity_info()
+    sig.compute_integrity_info()  # type: ignore[no-untyped-call]  # unannotated in pyHanko
     coverage = sig.coverage
     if coverage is None or coverage < SignatureCoverageLevel.ENTIRE_REVISION:
         return _modified(
@@ -466,8 +467,9 @@ async def _ades(
     # ``at`` is the verifier's clock ("now"), not a historical control time: point_in_time_validation=False.
     timing = ValidationTimingInfo(validation_time=at, best_signature_time=at, point_in_time_validation=False)
     result = await ades_lta_validation(sig, spec, timing_info=timing)
-    status = result.ades_subindic.status.name
-    sub: str | None = result.ades_subindic.name
+    indic = result.ades_subindic
+    status = indic.status.name
+    sub: str | None = indic.name if isinstance(indic, enum.Enum) else None
     details = (f"signature {sig.field_name}: {result.failure_msg}",) if result.failure_msg else ()
     if status == "PASSED":
         return _Finding(Verdict.VALID, Indication.TOTAL_PASSED, None, (), ()), result.best_signature_time

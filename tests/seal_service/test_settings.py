@@ -56,3 +56,27 @@ def test_production_service_refuses_to_start_with_dev_passphrase() -> None:
 
     with pytest.raises(ConfigurationError):
         create_app(Settings(env="production", key_passphrase=DEVELOPMENT_PASSPHRASE))
+
+
+def test_settings_from_a_config_file_with_environment_overriding(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "seal.toml"
+    config.write_text(f'home = "{tmp_path / "from-file"}"\npublic_url = "https://file.example"\n')
+    monkeypatch.setenv("SEAL_CONFIG", str(config))
+    assert Settings().resolved_home == tmp_path / "from-file"
+    monkeypatch.setenv("SEAL_PUBLIC_URL", "https://env.example")
+    assert Settings().public_url == "https://env.example"
+
+
+def test_config_file_with_unknown_keys_or_missing_file_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "seal.toml"
+    config.write_text('colour = "red"\n')
+    monkeypatch.setenv("SEAL_CONFIG", str(config))
+    with pytest.raises(ValueError, match="colour"):
+        Settings()
+    monkeypatch.setenv("SEAL_CONFIG", str(tmp_path / "missing.toml"))
+    with pytest.raises(ConfigurationError, match="missing.toml"):
+        Settings()
