@@ -13,10 +13,9 @@ by side. ``SEAL_ENV=production`` refuses a development passphrase or none at all
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
-
-import os
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import (

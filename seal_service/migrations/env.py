@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from alembic import context
 
-from seal_service.storage import access_models  # noqa: F401 - registers tables on Base.metadata
-from seal_service.storage import lifecycle_models  # noqa: F401 - registers tables on Base.metadata
+from seal_service.storage import (
+    access_models,  # noqa: F401 - registers tables on Base.metadata
+    lifecycle_models,  # noqa: F401 - registers tables on Base.metadata
+)
 from seal_service.storage.database import make_engine
 from seal_service.storage.models import Base
 
