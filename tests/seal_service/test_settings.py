@@ -78,5 +78,5 @@ def test_config_file_with_unknown_keys_or_missing_file_is_refused(
     with pytest.raises(ValueError, match="colour"):
         Settings()
     monkeypatch.setenv("SEAL_CONFIG", str(tmp_path / "missing.toml"))
-    with pytest.raises(ConfigurationError, match="missing.toml"):
+    with pytest.raises(ConfigurationError, match=r"missing\.toml"):
         Settings()
