@@ -38,6 +38,8 @@ class PkiRole(StrEnum):
     OCSP = "ocsp"
     BUNDLE = "bundle"
     """Signs the trust bundle (``GET /v1/trust-bundle``) that offline verifiers check against the root."""
+    AUDIT = "audit"
+    """Signs the audit log's checkpoints (``seal_service.services.audit``)."""
 
 
 #: Which CA issues which service certificate.
@@ -47,6 +49,7 @@ ISSUER_OF: dict[PkiRole, PkiRole] = {
     PkiRole.TSA: PkiRole.ROOT,
     PkiRole.OCSP: PkiRole.SEAL_CA,
     PkiRole.BUNDLE: PkiRole.ROOT,
+    PkiRole.AUDIT: PkiRole.ROOT,
 }
 
 
@@ -109,8 +112,10 @@ class Instance:
 
     @cached_property
     def keys(self) -> KeyResolver:
-        """The one key resolver."""
-        return KeyResolver(self.key_store)
+        """The one key resolver (file keys; PKCS#11 keys when ``SEAL_PKCS11_MODULE`` is set)."""
+        from seal_service.keys.pkcs11 import Pkcs11Config
+
+        return KeyResolver(self.key_store, pkcs11=Pkcs11Config.from_settings(self.settings))
 
     @cached_property
     def catalogue(self) -> Catalogue:

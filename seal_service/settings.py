@@ -45,6 +45,16 @@ class KeyAlgorithm(StrEnum):
     RSA_3072 = "rsa-3072"
 
 
+class KeyBackend(StrEnum):
+    """Where new seal keys are generated: the encrypted file key store, or a PKCS#11 token (HSM).
+
+    The service's own PKI keys (root, seal CA, TSA, OCSP, audit) stay file keys either way.
+    """
+
+    FILE = "file"
+    PKCS11 = "pkcs11"
+
+
 def _default_policies_dir() -> Path:
     """``policies/`` next to the package in a checkout, else ``./policies``."""
     checkout = Path(__file__).resolve().parent.parent / "policies"
@@ -67,6 +77,17 @@ class Settings(BaseSettings):
     key_passphrase: SecretStr | None = Field(default=None, description="Passphrase of the file key store.")
     key_passphrase_file: Path | None = Field(default=None, description="File holding the key store passphrase.")
     key_algorithm: KeyAlgorithm = Field(default=KeyAlgorithm.EC_P256, description="Algorithm for new keys.")
+    key_backend: KeyBackend = Field(default=KeyBackend.FILE, description="Where new seal keys go: file or pkcs11.")
+    pkcs11_module: Path | None = Field(default=None, description="PKCS#11 module, e.g. libsofthsm2.so.")
+    pkcs11_token: str = Field(default="seal", description="Label of the token new seal keys are generated in.")
+    pkcs11_pin: SecretStr | None = Field(default=None, description="User PIN of the PKCS#11 token.")
+    pkcs11_pin_file: Path | None = Field(default=None, description="File holding the PKCS#11 user PIN.")
+    audit_checkpoint_every: int = Field(
+        default=1000, ge=1, description="Sign an audit checkpoint after this many new audit entries."
+    )
+    key_request_ttl_hours: float = Field(
+        default=24.0, gt=0, description="Hours a dual-control key request waits for its second officer."
+    )
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, description="Largest PDF accepted for sealing.")
     policies_dir: Path = Field(
         default_factory=lambda: _default_policies_dir(),
@@ -156,6 +177,25 @@ class Settings(BaseSettings):
                 raise ConfigurationError("production key passphrase must have at least 16 characters")
         return value.encode()
 
+    def pkcs11_pin_value(self) -> str:
+        """The PKCS#11 user PIN from ``SEAL_PKCS11_PIN`` or ``SEAL_PKCS11_PIN_FILE``."""
+        if self.pkcs11_pin is not None:
+            value = self.pkcs11_pin.get_secret_value()
+        elif self.pkcs11_pin_file is not None:
+            try:
+                value = self.pkcs11_pin_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigurationError(f"cannot read SEAL_PKCS11_PIN_FILE: {exc}") from exc
+        else:
+            value = ""
+        if not value:
+            raise ConfigurationError("no PKCS#11 PIN: set SEAL_PKCS11_PIN or SEAL_PKCS11_PIN_FILE")
+        return value
+
     def check_startup(self) -> None:
         """Refuse to start with settings that are unsafe for this environment."""
         self.passphrase()
+        if self.key_backend is KeyBackend.PKCS11:
+            if self.pkcs11_module is None:
+                raise ConfigurationError("SEAL_KEY_BACKEND=pkcs11 needs SEAL_PKCS11_MODULE")
+            self.pkcs11_pin_value()

@@ -86,6 +86,9 @@ _AFTER_XREF_STREAM = re.compile(
 _OBJECT_HEADER = re.compile(rb"(?:(?<=[\r\n])|\A)[\x00\t\x0c ]*(\d+)" + _WS + rb"+(\d+)" + _WS + rb"+obj\b")
 _HEX = re.compile(rb"[0-9A-Fa-f\x00\t\n\x0c\r ]*")
 
+# qpdf names the input "stream <_io.BytesIO object at 0x...>: "; that says nothing to a reader.
+_STREAM_REPR = re.compile(r"^stream <[^>]*>: ")
+
 _OID_CN = "2.5.4.3"
 _OID_O = "2.5.4.10"
 _OID_ORG_ID = "2.5.4.97"
@@ -551,7 +554,10 @@ async def _verify(data: bytes, spec: PdfSignatureValidationSpec, at: datetime, f
         return _report(
             file,
             _invalid(
-                SubIndication.FORMAT_FAILURE, "文件不是有效的 PDF", "the file is not a readable PDF", detail=str(exc)
+                SubIndication.FORMAT_FAILURE,
+                "文件不是有效的 PDF",
+                "the file is not a readable PDF",
+                detail=_STREAM_REPR.sub("", str(exc)),
             ),
         )
     # (1b) Nothing after the last %%EOF but whitespace, and that %%EOF closes a cross-reference section.

@@ -3,7 +3,11 @@
 Keys are referenced, never passed around raw. A reference names where a key lives:
 
 - ``file:NAME`` — an encrypted PKCS#8 PEM file ``NAME.key.pem`` in the instance's key store directory;
-- ``pkcs11:...`` — a key in a PKCS#11 token (later work; refused clearly for now).
+- ``pkcs11:token=T;object=LABEL;id=%..`` — a non-extractable key in a PKCS#11 token (HSM), see
+  :mod:`seal_service.keys.pkcs11`.
+
+:class:`KeyResolver` is the one place that turns a reference into a key object the sealer can sign with, and
+that generates and destroys keys in either backend.
 
 Example::
 
@@ -16,13 +20,18 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from seal_service.errors import ConfigurationError, KeyUnavailable
-from seal_service.settings import KeyAlgorithm
+from seal_service.settings import KeyAlgorithm, KeyBackend
+
+if TYPE_CHECKING:
+    from seal_service.keys.pkcs11 import Pkcs11Config, Pkcs11KeyStore
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
@@ -100,11 +109,57 @@ class FileKeyStore:
 
 
 class KeyResolver:
-    """The one place that turns a key reference into a usable private key (cached per process)."""
+    """The one place that turns a key reference into a usable private key (cached per process).
 
-    def __init__(self, file_store: FileKeyStore) -> None:
+    PKCS#11 keys resolve to :class:`~seal_service.keys.pkcs11.HsmEcPrivateKey` or ``HsmRsaPrivateKey``: objects
+    with cryptography's private-key interface whose ``sign`` asks the token, and whose export methods refuse.
+    """
+
+    def __init__(self, file_store: FileKeyStore, *, pkcs11: Pkcs11Config | None = None) -> None:
         self.file_store = file_store
         self._cache: dict[str, PrivateKey] = {}
+        self._pkcs11_config = pkcs11
+        self._pkcs11: Pkcs11KeyStore | None = None
+        self._pkcs11_lock = threading.Lock()
+
+    @property
+    def pkcs11(self) -> Pkcs11KeyStore:
+        """The PKCS#11 key store (opened on first use); refused when no module is configured."""
+        if self._pkcs11 is None:
+            if self._pkcs11_config is None:
+                raise KeyUnavailable("PKCS#11 keys need SEAL_PKCS11_MODULE (and SEAL_PKCS11_PIN or _PIN_FILE)")
+            from seal_service.keys.pkcs11 import Pkcs11KeyStore
+
+            with self._pkcs11_lock:
+                if self._pkcs11 is None:
+                    self._pkcs11 = Pkcs11KeyStore(self._pkcs11_config)
+        return self._pkcs11
+
+    @staticmethod
+    def backend_of(ref: str) -> KeyBackend:
+        """Which backend a reference points into."""
+        if ref.startswith("file:"):
+            return KeyBackend.FILE
+        if ref.startswith("pkcs11:"):
+            return KeyBackend.PKCS11
+        raise KeyUnavailable(f"unknown key reference scheme in {ref.split(':', 1)[0]!r}")
+
+    def generate(self, name: str, algorithm: KeyAlgorithm, *, backend: KeyBackend) -> tuple[str, PrivateKey]:
+        """Generate a key named ``name`` in ``backend``; returns its reference and the (usable) key."""
+        if backend is KeyBackend.PKCS11:
+            ref, key = self.pkcs11.generate(name, algorithm)
+        else:
+            ref, key = self.file_store.generate(name, algorithm)
+        self._cache[ref] = key
+        return ref, key
+
+    def destroy(self, ref: str) -> None:
+        """Destroy the key behind ``ref`` (file deleted, token objects destroyed). Irreversible."""
+        self._cache.pop(ref, None)
+        if self.backend_of(ref) is KeyBackend.PKCS11:
+            self.pkcs11.destroy(ref)
+        else:
+            self.file_store.path_of(ref).unlink(missing_ok=True)
 
     def resolve(self, ref: str) -> PrivateKey:
         """The private key behind ``ref``, loaded once per process (pyHanko would reload it per signature)."""
@@ -113,7 +168,7 @@ class KeyResolver:
             if ref.startswith("file:"):
                 key = self.file_store.load(ref)
             elif ref.startswith("pkcs11:"):
-                raise KeyUnavailable("PKCS#11 keys are not supported by this build yet")
+                key = self.pkcs11.load(ref)
             else:
                 raise KeyUnavailable(f"unknown key reference scheme in {ref.split(':', 1)[0]!r}")
             self._cache[ref] = key

@@ -267,3 +267,26 @@ def build_seal_certificate(
         )
     )
     return builder.sign(issuer_key, _signing_hash(issuer_key))
+
+
+def build_audit_certificate(
+    *,
+    key: PrivateKey,
+    issuer: x509.Certificate,
+    issuer_key: PrivateKey,
+    at: datetime,
+    urls: PkiUrls,
+    name: str = "One-Seal 审计日志签名（开发）",
+) -> x509.Certificate:
+    """The audit log signer: signs checkpoints of the hash-chained audit log (digitalSignature, nonRepudiation).
+
+    A dedicated key, so that a checkpoint signature can only ever mean "the service saw this log head", never a
+    seal, a timestamp or a certificate.
+    """
+    builder = _base(_name(name, "One-Seal Development PKI"), issuer.subject, key.public_key(), at, SERVICE_VALIDITY)
+    builder = _issued_by(builder, issuer)
+    builder = _revocation_pointers(builder, urls, "root", ocsp=False)
+    builder = builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True).add_extension(
+        _key_usage(digital_signature=True, non_repudiation=True), critical=True
+    )
+    return builder.sign(issuer_key, _signing_hash(issuer_key))

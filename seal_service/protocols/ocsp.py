@@ -69,6 +69,7 @@ _INTERNAL_ERROR: bytes = ocsp.OCSPResponse({"response_status": "internal_error"}
 _SUCCESSFUL: bytes = ocsp.OCSPResponseStatus("successful").dump()
 _OID_BASIC_RESPONSE: bytes = ocsp.ResponseType("basic_ocsp_response").dump()
 _OID_NONCE: bytes = ocsp.ResponseDataExtensionId("nonce").dump()
+_OID_INVALIDITY_DATE: bytes = ocsp.SingleResponseExtensionId("invalidity_date").dump()
 # CertStatus: good [0] IMPLICIT NULL, unknown [2] IMPLICIT NULL.
 _STATUS_GOOD: bytes = ocsp.CertStatus(name="good", value=None).dump()
 _STATUS_UNKNOWN: bytes = ocsp.CertStatus(name="unknown", value=None).dump()
@@ -82,7 +83,10 @@ class CertificateStatus:
 
     serial_number: int
     revoked_at: datetime | None = None
+    """May lie in the future (a scheduled cut-over): the certificate is "good" until then."""
     reason: x509.ReasonFlags | None = None  # e.g. key_compromise, cessation_of_operation, superseded
+    invalidity_date: datetime | None = None
+    """When the key is suspected compromised; sent as the invalidityDate singleExtension (RFC 6960 §4.4)."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,9 @@ class _Status:
     kind: str
     revoked_at: datetime | None = None
     reason: x509.ReasonFlags | None = None
+    invalidity_date: datetime | None = None
+    until: datetime | None = None
+    """For ``good``: the scheduled revocation; nextUpdate never promises "good" beyond it."""
 
 
 _GOOD = _Status("good")
@@ -296,9 +303,14 @@ class OCSPResponder:
         record = self._status_of(cert_id.serial_number)
         if record is None:
             return _UNKNOWN
-        # A revocation dated after `now` had not happened yet at the instant we are asked about.
-        if record.revoked_at is not None and _utc_seconds(record.revoked_at) <= now:
-            return _Status("revoked", _utc_seconds(record.revoked_at), record.reason)
+        # A revocation dated after `now` had not happened yet at the instant we are asked about (a memorandum
+        # cut-over recorded in advance): "good" until then, and nextUpdate stops at it.
+        if record.revoked_at is not None:
+            revoked_at = _utc_seconds(record.revoked_at)
+            if revoked_at <= now:
+                invalidity = _utc_seconds(record.invalidity_date) if record.invalidity_date else None
+                return _Status("revoked", revoked_at, record.reason, invalidity)
+            return _Status("good", until=revoked_at)
         return _GOOD
 
     def _signed_response(self, answers: list[tuple[_CertId, _Status]], now: datetime, nonce: bytes | None) -> bytes:
@@ -327,13 +339,24 @@ class OCSPResponder:
         return _der.tlv(_der.SEQUENCE, _SUCCESSFUL, _der.context(0, response_bytes))
 
     def _single_response(self, cert_id: _CertId, status: _Status, now: datetime) -> bytes:
+        next_update = now + self._validity
+        if status.until is not None and now < status.until < next_update:
+            next_update = status.until
+        extensions = b""
+        if status.invalidity_date is not None:
+            # singleExtensions [1] EXPLICIT Extensions: RFC 6960 §4.4 admits the CRL entry extensions here.
+            invalidity = _der.tlv(
+                _der.SEQUENCE, _OID_INVALIDITY_DATE, _der.octet_string(_der.generalized_time(status.invalidity_date))
+            )
+            extensions = _der.context(1, _der.tlv(_der.SEQUENCE, invalidity))
         return _der.tlv(
             _der.SEQUENCE,
             # The client's CertID byte for byte: clients match responses to requests by it.
             cert_id.der,
             _cert_status(status),
             _der.generalized_time(now),  # thisUpdate
-            _der.context(0, _der.generalized_time(now + self._validity)),  # nextUpdate
+            _der.context(0, _der.generalized_time(next_update)),  # nextUpdate
+            extensions,
         )
 
     def _sign(self, data: bytes) -> bytes:

@@ -28,6 +28,7 @@ from seal_service.catalogue import CatalogueItem
 from seal_service.errors import InvalidInput, NotAuthorised, NotFound, SealNotUsable, SealServiceError
 from seal_service.identifiers import licence_identifier
 from seal_service.instance import Instance
+from seal_service.services.lifecycle import LifecycleState
 from seal_service.signing.documents import inspect_pdf
 from seal_service.signing.sealer import PadesLevel, SealMaterial
 from seal_service.storage.models import (
@@ -39,7 +40,6 @@ from seal_service.storage.models import (
     LicenceStatus,
     Seal,
     SealCertificate,
-    SealStatus,
     SerialCounter,
 )
 
@@ -96,12 +96,14 @@ def _check_request(request: LicenceRequest) -> None:
         raise InvalidInput("validity ends before it starts", field="valid_until")
 
 
-def _usable_certificate(seal: Seal, at: datetime) -> SealCertificate:
-    if seal.status != SealStatus.ACTIVE.value:
-        since = f" since {seal.status_changed_at:%Y-%m-%d}" if seal.status_changed_at else ""
-        raise SealNotUsable(f"seal {seal.id} is {seal.status}{since}; it cannot seal", field="seal_id")
+def _usable_certificate(instance: Instance, seal: Seal, at: datetime, lifecycle: LifecycleState) -> SealCertificate:
+    # The status is derived at `at`: revoked or suspended from when that was recorded, retired from the cut-over
+    # of the memorandum that moved its department's last item ("seal X retired on 2027-01-01 (memorandum 3 ...)").
+    state = instance.lifecycle.seal_state(seal, at=at, state=lifecycle)
+    if not state.usable:
+        raise SealNotUsable(f"{state.describe()}; it cannot seal", field="seal_id")
     for cert in reversed(seal.certificates):
-        if cert.status != CertificateStatus.CURRENT.value or cert.revoked_at is not None:
+        if cert.status != CertificateStatus.CURRENT.value or (cert.revoked_at is not None and cert.revoked_at <= at):
             continue
         if cert.not_before <= at < cert.not_after:
             return cert
@@ -109,13 +111,28 @@ def _usable_certificate(seal: Seal, at: datetime) -> SealCertificate:
 
 
 def _check_authorised(item: CatalogueItem, authority: Authority, at: datetime) -> None:
+    """Refuse unless the effective catalogue lets ``authority`` seal ``item`` on the China day of ``at``."""
     day = at.astimezone(CHINA_TZ).date()
     sealing_authority = item.sealing_authority(day)
-    if sealing_authority != authority.code:
-        who = f"by {sealing_authority}" if sealing_authority else "by nobody"
-        raise NotAuthorised(
-            f"item {item.code} is sealed {who} on {day.isoformat()}, not by {authority.code}", field="seal_id"
-        )
+    if sealing_authority == authority.code:
+        return
+    who = f"by {sealing_authority}" if sealing_authority else "by nobody"
+    refusal = f"item {item.code} is sealed {who} on {day.isoformat()}, not by {authority.code}"
+    own = [p for p in item.sealed_by if p.authority == authority.code]
+    ended = [p for p in own if p.end is not None and p.end <= day]
+    upcoming = [p for p in own if p.start > day]
+    if ended:
+        last = max(ended, key=lambda p: p.start)
+        memo = next((p.memorandum for p in item.sealed_by if p.start == last.end and p.memorandum), None)
+        source = f" (memorandum {memo})" if memo else ""
+        refusal += f": it moved from {authority.code} on {last.end}{source}"
+    elif upcoming:
+        refusal += f": it moves to {authority.code} on {min(p.start for p in upcoming).isoformat()}"
+    elif authority.kind == "bureau":
+        refusal += f": it has not been transferred to {authority.code} (jurisdiction {authority.jurisdiction_code})"
+    else:
+        refusal += f": {authority.code} does not seal it"
+    raise NotAuthorised(refusal, field="seal_id")
 
 
 def _next_serial(session: Session, authority_id: int, year: int) -> int:
@@ -171,14 +188,16 @@ def seal_licence(instance: Instance, pdf: bytes, request: LicenceRequest, *, act
     if at.tzinfo is None:
         raise InvalidInput("sealing time must be timezone-aware")
     _check_request(request)
-    # (1) policy: the item exists, the seal exists and is active, and the catalogue lets it seal the item today.
-    item = instance.catalogue.item(request.item_code)
+    # (1) policy: the item exists in the effective catalogue (policy file + recorded memoranda), the seal exists
+    # and is active at `at` (not revoked, not retired at a cut-over), and the catalogue lets it seal the item then.
     with instance.sessions() as session:
+        lifecycle = instance.lifecycle.state(session)
+        item = lifecycle.catalogue.item(request.item_code)
         seal = session.get(Seal, request.seal_id)
         if seal is None:
             raise NotFound(f"unknown seal {request.seal_id!r}", field="seal_id")
         authority = seal.authority
-        cert = _usable_certificate(seal, at)
+        cert = _usable_certificate(instance, seal, at, lifecycle)
         _check_authorised(item, authority, at)
         material = load_material(instance, seal, cert)
         authority_id, credit_code, jurisdiction = authority.id, authority.credit_code, authority.jurisdiction_code

@@ -1,0 +1,113 @@
+"""Real sealed licences for the verifier's tests: one throwaway instance per session, its root, foreign roots.
+
+The verifier package must not import ``seal_service``; its tests may, to *produce* documents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from tests.support.pdfs import sample_licence_pdf
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """Documents sealed by one instance, and what is needed to verify them."""
+
+    b_lta: bytes
+    b_lt: bytes
+    b_b: bytes
+    unsigned: bytes
+    sealed_at: datetime
+    root: x509.Certificate
+    root_pem: Path
+
+    @property
+    def roots(self) -> list[x509.Certificate]:
+        return [self.root]
+
+
+@pytest.fixture(scope="session")
+def sealed(tmp_path_factory: pytest.TempPathFactory) -> Sealed:
+    """B-LTA, B-LT and B-B licences sealed with the demo bureau seal, plus the instance's root."""
+    from seal_service.instance import PkiRole
+    from seal_service.services.sealing import LicenceRequest, seal_licence
+    from seal_service.signing.sealer import PadesLevel
+    from tests.conftest import make_instance, make_settings
+
+    home = tmp_path_factory.mktemp("verifier-instance")
+    instance = make_instance(make_settings(home))
+    pdf = sample_licence_pdf()
+    at = datetime.now(UTC)
+
+    def seal(level: PadesLevel) -> bytes:
+        request = LicenceRequest(item_code="JC-001", holder_name="测试", seal_id="jc-bureau-approval", level=level)
+        return bytes(seal_licence(instance, pdf, request, actor="test", at=at).pdf)
+
+    root: x509.Certificate = instance.pki.certificate(PkiRole.ROOT)
+    root_pem = home / "root.pem"
+    root_pem.write_bytes(root.public_bytes(serialization.Encoding.PEM))
+    return Sealed(
+        b_lta=seal(PadesLevel.B_LTA),
+        b_lt=seal(PadesLevel.B_LT),
+        b_b=seal(PadesLevel.B_B),
+        unsigned=pdf,
+        sealed_at=at,
+        root=root,
+        root_pem=root_pem,
+    )
+
+
+def self_signed_root(common_name: str, organisation: str = "Elsewhere PKI") -> x509.Certificate:
+    """A CA certificate nobody sealed with."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation),
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+        ]
+    )
+    now = datetime.now(UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+
+
+@pytest.fixture(scope="session")
+def make_root() -> Callable[[str], x509.Certificate]:
+    """A factory of self-signed CA certificates with the given common name."""
+    return self_signed_root
+
+
+@pytest.fixture(scope="session")
+def foreign_root() -> x509.Certificate:
+    """A root with another name and key."""
+    return self_signed_root("Some Other Root CA")
+
+
+@pytest.fixture(scope="session")
+def lookalike_root(sealed: Sealed) -> x509.Certificate:
+    """A root with exactly the real root's subject name but another key."""
+    real = sealed.root.subject
+    common_name = str(real.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
+    organisation = str(real.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value)
+    return self_signed_root(common_name, organisation)
+
