@@ -1,0 +1,155 @@
+"""Benchmark: sealing through the HTTP API versus in-process, on the same machine, in the same run.
+
+    .venv/bin/python bench/api_sign.py [--requests 300] [--clients 16] [--workers 2] [--level B-LTA]
+                                       [--database-url postgresql://postgres@127.0.0.1:5432/test]
+
+HTTP: ``seal-service serve --workers N`` (a real uvicorn, separate processes), ``--clients`` concurrent clients
+POSTing multipart licences with an API key, until ``--requests`` licences exist; licences/s and p50/p99 latency.
+In-process: the same number of worker processes each calling ``seal_licence`` in a loop on the same instance
+(same database, same keys); licences/s. The HTTP overhead is ``in-process rate / HTTP rate - 1``; the target is
+at most 15 %. Not a test: it prints figures and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+from seal_service.services.apikeys import Role, create_api_key  # noqa: E402
+from seal_service.services.sealing import LicenceRequest, seal_licence  # noqa: E402
+from seal_service.signing.sealer import PadesLevel  # noqa: E402
+from tests.conftest import make_instance, make_settings  # noqa: E402
+from tests.support.pdfs import sample_licence_pdf  # noqa: E402
+from tests.support.processes import ServedInstance  # noqa: E402
+from tests.support.server import free_port  # noqa: E402
+
+
+async def http_load(
+    url: str, token: str, pdf: bytes, *, total: int, clients: int, level: str
+) -> tuple[float, list[float]]:
+    """Run ``total`` sign requests from ``clients`` concurrent clients; wall time and latencies."""
+    latencies: list[float] = []
+    remaining = total
+    headers = {"Authorization": f"Bearer {token}"}
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as client:
+
+        async def one_client(number: int) -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                start = time.perf_counter()
+                response = await client.post(
+                    "/v1/licences",
+                    headers=headers,
+                    data={"item_code": "JC-001", "holder_name": f"基准测试企业{number}", "level": level},
+                    files={"pdf": ("l.pdf", pdf, "application/pdf")},
+                )
+                latencies.append(time.perf_counter() - start)
+                if response.status_code != 201:
+                    raise RuntimeError(f"sign failed: {response.status_code} {response.text}")
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one_client(i) for i in range(clients)))
+        return time.perf_counter() - start, latencies
+
+
+def _in_process_worker(args: tuple[dict[str, str], int, str, bytes]) -> float:
+    environment, count, level, pdf = args
+    os.environ.update(environment)
+    from seal_service.instance import Instance
+    from seal_service.settings import Settings
+
+    instance = Instance(Settings())
+    request = LicenceRequest(
+        item_code="JC-001", holder_name="基准测试企业", seal_id="jc-bureau-approval", level=PadesLevel(level)
+    )
+    seal_licence(instance, pdf, request, actor="bench", at=datetime.now(UTC))  # warm: load keys, build appearance
+    start = time.perf_counter()
+    for _ in range(count):
+        seal_licence(instance, pdf, request, actor="bench", at=datetime.now(UTC))
+    return time.perf_counter() - start
+
+
+def in_process(settings, *, total: int, workers: int, level: str, pdf: bytes) -> float:  # type: ignore[no-untyped-def]
+    """Wall time for ``total`` licences sealed by ``workers`` processes calling the service code directly."""
+    environment = {
+        "SEAL_HOME": str(settings.resolved_home),
+        "SEAL_DATABASE_URL": settings.resolved_database_url,
+        "SEAL_PUBLIC_URL": settings.public_url,
+        "SEAL_KEY_PASSPHRASE": settings.key_passphrase.get_secret_value(),
+    }
+    per_worker = total // workers
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers) as pool:
+        start = time.perf_counter()
+        pool.map(_in_process_worker, [(environment, per_worker, level, pdf)] * workers)
+        return time.perf_counter() - start - 0.0
+
+
+def main() -> None:
+    """Run both legs and print the comparison."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--level", default="B-LTA", choices=[lv.value for lv in PadesLevel])
+    parser.add_argument("--database-url", default=None, help="default: SQLite in a temporary instance")
+    args = parser.parse_args()
+
+    pdf = sample_licence_pdf()
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        settings = make_settings(Path(tmp), database_url=args.database_url, public_url=f"http://127.0.0.1:{port}")
+        instance = make_instance(settings)
+        token = create_api_key(
+            instance, name="bench", role=Role.APPROVAL_SYSTEM, authority_code="jc-bureau", at=datetime.now(UTC)
+        ).secret
+        served = ServedInstance(settings, port, workers=args.workers)
+        try:
+            asyncio.run(
+                http_load(served.url, token, pdf, total=4 * args.workers, clients=args.workers, level=args.level)
+            )
+            http_wall, latencies = asyncio.run(
+                http_load(served.url, token, pdf, total=args.requests, clients=args.clients, level=args.level)
+            )
+        finally:
+            served.stop()
+        process_wall = in_process(settings, total=args.requests, workers=args.workers, level=args.level, pdf=pdf)
+
+    http_rate = args.requests / http_wall
+    process_rate = (args.requests // args.workers * args.workers) / process_wall
+    overhead = process_rate / http_rate - 1
+    latencies.sort()
+    p50 = statistics.median(latencies) * 1000
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"level {args.level}, {args.requests} licences, {args.workers} workers, {args.clients} HTTP clients, "
+        f"database {'PostgreSQL' if args.database_url else 'SQLite'}"
+    )
+    print(f"{'leg':<22} {'licences/s':>11} {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"{'HTTP API':<22} {http_rate:>11.1f} {p50:>8.1f} {p99:>8.1f}")
+    print(f"{'in-process':<22} {process_rate:>11.1f} {'-':>8} {'-':>8}")
+    print(
+        f"HTTP + bookkeeping overhead: {overhead * 100:.1f} % of in-process cost (target <= 15 %): "
+        f"{'met' if overhead <= 0.15 else 'missed'}"
+    )
+
+
+if __name__ == "__main__":
+    main()
