@@ -69,6 +69,19 @@ def catalogue(instance: InstanceDep) -> dict[str, object]:
     }
 
 
+def mask_name(name: str) -> str:
+    """Mask a person's or company's name for a public page: 张三丰 -> 张*丰, 张三 -> 张*, companies keep ends."""
+    name = name.strip()
+    if len(name) <= 1:
+        return "*"
+    if len(name) == 2:
+        return name[0] + "*"
+    if len(name) <= 4:
+        return name[0] + "*" * (len(name) - 2) + name[-1]
+    # Longer names are organisations: keep the first two and last two characters (晋城*****公司).
+    return name[:2] + "*" * (len(name) - 4) + name[-2:]
+
+
 _PAGE = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -104,7 +117,7 @@ async def licence_page(licence_id: str, instance: InstanceDep) -> HTMLResponse:
         ("证照编号 Number", licence.number),
         ("证照标识 Identifier", licence.identifier),
         ("证照类型 Type", licence.licence_type),
-        ("持证主体 Holder", licence.holder_name),
+        ("持证主体 Holder", mask_name(licence.holder_name)),
         ("发证日期 Issued", licence.issue_date.isoformat()),
         ("盖章时间 Sealed", licence.sealed_at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S +08:00")),
         ("状态 Status", licence.status),

@@ -167,3 +167,14 @@ def test_public_endpoints_need_no_key(api) -> None:  # type: ignore[no-untyped-d
     assert api.get("/pki/root.cer").headers["content-type"] == "application/pkix-cert"
     assert api.get("/crl/seal-ca.crl").headers["content-type"] == "application/pkix-crl"
     assert api.get("/v/LNOSUCHLICENCE").status_code == 404
+
+
+def test_public_page_masks_the_holder(api, keys, licence_pdf) -> None:  # type: ignore[no-untyped-def]
+    from seal_service.api.public import mask_name
+
+    assert mask_name("张三丰") == "张*丰" and mask_name("张三") == "张*"
+    licence = _post(api, keys.city, licence_pdf, holder_code="140105199001011234", holder_code_type="111").json()
+    page = api.get(f"/v/{licence['id']}")
+    assert page.status_code == 200 and "证照有效" in page.text
+    assert "晋城市示例餐饮有限公司" not in page.text and "晋城*******公司" in page.text
+    assert "140105199001011234" not in page.text
