@@ -8,7 +8,7 @@ Example::
 
     roots = load_trust_roots(["one-seal-root.pem"])          # PEM, several certificates per file allowed
     report = verify_pdf(Path("licence.pdf").read_bytes(), trust_roots=roots, file="licence.pdf")
-    print(report.verdict)                                    # Verdict.VALID, INVALID, INDETERMINATE or MODIFIED
+    print(report.verdict)                                    # valid, invalid, indeterminate or modified
     print(report.indication, report.subindication)           # ETSI EN 319 102-1, e.g. TOTAL_PASSED None
     for message in report.messages:                          # plain language, zh-CN first, then English
         print(message)

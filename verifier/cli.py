@@ -21,7 +21,8 @@ import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
+from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -187,6 +188,16 @@ def _verify_path(path: str) -> tuple[VerificationReport, bool]:
         return report, False
 
 
+def _pool_context() -> BaseContext:
+    """Workers never fork this process (it may hold threads or an event loop); on POSIX they fork from a fresh
+    server process that imported the verifier once, elsewhere each worker is spawned and imports it itself."""
+    if "forkserver" in get_all_start_methods():
+        context = get_context("forkserver")
+        context.set_forkserver_preload(["verifier.cli"])
+        return context
+    return get_context("spawn")
+
+
 def _verify_all(
     files: list[Path], roots: list[x509.Certificate], at: datetime | None, workers: int
 ) -> Iterator[tuple[VerificationReport, bool]]:
@@ -198,9 +209,8 @@ def _verify_all(
         return
     workers = min(workers, len(files))
     chunk = max(1, min(8, len(files) // (workers * 4)))
-    # spawn: no fork of a process that may hold threads or an event loop; costs one import per worker.
     with ProcessPoolExecutor(
-        max_workers=workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(roots_der, at)
+        max_workers=workers, mp_context=_pool_context(), initializer=_init_worker, initargs=(roots_der, at)
     ) as pool:
         yield from pool.map(_verify_path, names, chunksize=chunk)
 

@@ -194,8 +194,9 @@ class VerificationReport:
     """When the seal was applied: the signature time-stamp's genTime if any, else the signing-time attribute."""
 
     signed_at_source: str | None = None
-    """Where :attr:`signed_at` comes from: ``signature-timestamp`` (attested by a TSA) or ``signing-time``
-    (claimed by the signer alone)."""
+    """Where :attr:`signed_at` comes from: ``signature-timestamp`` (attested by a TSA), ``signing-time`` (claimed
+    by the signer alone: the signing-time attribute or the signature dictionary's /M), or, for a valid seal with
+    neither, ``proof-of-existence`` (the earliest time validation proved)."""
 
     level: str | None = None
     """PAdES baseline level as far as the file's contents show: B-B, B-T, B-LT or B-LTA."""

@@ -194,12 +194,25 @@ _REASONS: dict[str, tuple[str, str]] = {
 }
 _UNKNOWN_REASON = ("无法确认印章是否有效", "whether the seal is valid cannot be established")
 
-_LTV_MISSING = Message(
-    "此文件缺少长期验证材料（证书吊销状态信息和文档时间戳），无法离线确认印章在盖章时有效；"
-    "长期有效的证照应使用 PAdES B-LTA 级别盖章",
-    "The file lacks long-term validation material (revocation status and a document time-stamp), so it cannot be "
-    "confirmed offline that the seal was valid when it was applied; long-lived licences need PAdES B-LTA",
-)
+# What a file below B-LTA lacks for offline long-term validation, by level: (zh-CN, English).
+_LTV_MISSING: dict[str, tuple[str, str]] = {
+    "B-B": (
+        "签名时间戳、证书吊销状态信息和文档时间戳",
+        "a signature time-stamp, revocation status and a document time-stamp",
+    ),
+    "B-T": ("证书吊销状态信息和文档时间戳", "revocation status and a document time-stamp"),
+    "B-LT": ("保护验证材料的文档时间戳", "a document time-stamp protecting the validation material"),
+}
+_NEEDS_B_LTA = Message("长期有效的证照应使用 PAdES B-LTA 级别盖章", "Long-lived licences need PAdES B-LTA sealing")
+
+
+def _ltv_missing(level: str) -> Message:
+    what_zh, what_en = _LTV_MISSING.get(level, _LTV_MISSING["B-B"])
+    return Message(
+        f"无法确认印章有效：此文件（{level}）缺少长期验证材料（{what_zh}），无法离线确认印章在盖章时有效",
+        f"Seal validity cannot be confirmed: the file ({level}) lacks long-term validation material ({what_en}), "
+        "so it cannot be shown offline that the seal was valid when it was applied",
+    )
 
 
 def _reason(sub: str | None) -> tuple[str, str]:
@@ -487,9 +500,11 @@ async def _ades(
             (Message(f"印章无效：{zh}", f"Seal not valid: {en}"),),
             details,
         ), None
-    messages = [Message(f"无法确认印章有效：{zh}", f"Seal validity cannot be confirmed: {en}")]
-    if level != "B-LTA":
-        messages.append(_LTV_MISSING)
+    reason = Message(f"无法确认印章有效：{zh}", f"Seal validity cannot be confirmed: {en}")
+    if level == "B-LTA" or sub == SubIndication.NO_CERTIFICATE_CHAIN_FOUND:
+        messages = [reason]
+    else:  # below B-LTA, missing long-term material is the cause to name first (pyhanko-notes pitfall 6)
+        messages = [_ltv_missing(level), Message(f"详情：{zh}", f"In detail: {en}"), _NEEDS_B_LTA]
     return _Finding(Verdict.INDETERMINATE, Indication.INDETERMINATE, sub, tuple(messages), details), None
 
 
@@ -560,27 +575,23 @@ async def _verify(data: bytes, spec: PdfSignatureValidationSpec, at: datetime, f
                 detail=_STREAM_REPR.sub("", str(exc)),
             ),
         )
-    # (1b) Nothing after the last %%EOF but whitespace, and that %%EOF closes a cross-reference section.
+    # (1b) pyHanko must parse it too. Junk appended after the last %%EOF can make it fail: then that is the news.
     tail = _check_tail(data)
-    if tail is not None:
-        return _report(file, tail)
     try:
         reader = PdfFileReader(BytesIO(data))
         if reader.encrypted:
             return _report(file, _invalid(SubIndication.FORMAT_FAILURE, "文件已加密，无法验证", "the PDF is encrypted"))
         signatures: list[EmbeddedPdfSignature] = list(reader.embedded_signatures)
     except Exception as exc:  # pyHanko refuses the structure pikepdf tolerated (e.g. a damaged xref)
+        if tail is not None:
+            return _report(file, tail)
         return _report(
             file,
             _invalid(
                 SubIndication.FORMAT_FAILURE, "PDF 文件结构已损坏", "the PDF's structure is damaged", detail=str(exc)
             ),
         )
-    # (1c) The final cross-reference section is the newest revision the reader uses, and nothing hides after it.
-    tail = _check_final_section(data, reader)
-    if tail is not None:
-        return _report(file, tail)
-    # (1d) At least one seal.
+    # (1c) At least one seal.
     regular = [sig for sig in signatures if not _is_doc_timestamp(sig)]
     timestamps = [sig for sig in signatures if _is_doc_timestamp(sig)]
     if not signatures:
@@ -601,11 +612,16 @@ async def _verify(data: bytes, spec: PdfSignatureValidationSpec, at: datetime, f
                 "the document has only document time-stamps, no seal (no signature)",
             ),
         )
-    main = regular[0]
+    main = min(regular, key=lambda sig: int(sig.signed_revision))  # the first seal applied
     seal = _seal_info(main)
     signed_at, source = _signing_time(main)
     level = _pades_level(reader, main, timestamps)
     facts: dict[str, Any] = {"seal": seal, "signed_at": signed_at, "signed_at_source": source, "level": level}
+    # (1d) Nothing after the last %%EOF but whitespace; that %%EOF closes the newest xref section, and nothing
+    # but its trailer lies between the two.
+    tail = tail or _check_final_section(data, reader)
+    if tail is not None:
+        return _report(file, tail, **facts)
     # (1e) Every /ByteRange starts at 0 and leaves out exactly the /Contents hex string.
     for sig in signatures:
         problem = _check_byte_range(data, sig)
@@ -631,8 +647,7 @@ async def _verify(data: bytes, spec: PdfSignatureValidationSpec, at: datetime, f
         if finding_or_none is not None:
             return _report(file, finding_or_none, **facts)
     # (2) No objects hidden in the updates appended after the first seal: each object there is in its xref.
-    first_signed = min(sig.signed_revision for sig in regular)
-    hidden = _check_hidden_objects(data, reader, first_signed)
+    hidden = _check_hidden_objects(data, reader, int(main.signed_revision))
     if hidden is not None:
         return _report(file, hidden, **facts)
     # (3) Chain, revocation, time: AdES LTA validation of every seal; the worst outcome wins.

@@ -8,8 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from io import BytesIO
 from pathlib import Path
 
+import pikepdf
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -24,6 +26,7 @@ class Sealed:
     """Documents sealed by one instance, and what is needed to verify them."""
 
     b_lta: bytes
+    b_lta_form: bytes
     b_lt: bytes
     b_b: bytes
     unsigned: bytes
@@ -36,9 +39,35 @@ class Sealed:
         return [self.root]
 
 
+def form_licence_pdf() -> bytes:
+    """The sample licence with a filled-in text field ``holder`` = "Alice" (forms are allowed input)."""
+    pdf = pikepdf.open(BytesIO(sample_licence_pdf()))
+    page = pdf.pages[0].obj
+    field = pdf.make_indirect(
+        pikepdf.Dictionary(
+            Type=pikepdf.Name.Annot,
+            Subtype=pikepdf.Name.Widget,
+            FT=pikepdf.Name.Tx,
+            T=pikepdf.String("holder"),
+            V=pikepdf.String("Alice"),
+            Rect=[72, 600, 300, 620],
+            F=4,
+            P=page,
+            DA=pikepdf.String("/Helv 12 Tf 0 g"),
+        )
+    )
+    page.Annots = pikepdf.Array([field])
+    pdf.Root.AcroForm = pdf.make_indirect(
+        pikepdf.Dictionary(Fields=pikepdf.Array([field]), DA=pikepdf.String("/Helv 12 Tf 0 g"))
+    )
+    out = BytesIO()
+    pdf.save(out)
+    return out.getvalue()
+
+
 @pytest.fixture(scope="session")
 def sealed(tmp_path_factory: pytest.TempPathFactory) -> Sealed:
-    """B-LTA, B-LT and B-B licences sealed with the demo bureau seal, plus the instance's root."""
+    """B-LTA (also one with a form field), B-LT and B-B licences sealed with the demo bureau seal, and the root."""
     from seal_service.instance import PkiRole
     from seal_service.services.sealing import LicenceRequest, seal_licence
     from seal_service.signing.sealer import PadesLevel
@@ -49,15 +78,16 @@ def sealed(tmp_path_factory: pytest.TempPathFactory) -> Sealed:
     pdf = sample_licence_pdf()
     at = datetime.now(UTC)
 
-    def seal(level: PadesLevel) -> bytes:
+    def seal(level: PadesLevel, document: bytes = pdf) -> bytes:
         request = LicenceRequest(item_code="JC-001", holder_name="测试", seal_id="jc-bureau-approval", level=level)
-        return bytes(seal_licence(instance, pdf, request, actor="test", at=at).pdf)
+        return bytes(seal_licence(instance, document, request, actor="test", at=at).pdf)
 
     root: x509.Certificate = instance.pki.certificate(PkiRole.ROOT)
     root_pem = home / "root.pem"
     root_pem.write_bytes(root.public_bytes(serialization.Encoding.PEM))
     return Sealed(
         b_lta=seal(PadesLevel.B_LTA),
+        b_lta_form=seal(PadesLevel.B_LTA, form_licence_pdf()),
         b_lt=seal(PadesLevel.B_LT),
         b_b=seal(PadesLevel.B_B),
         unsigned=pdf,
@@ -110,4 +140,3 @@ def lookalike_root(sealed: Sealed) -> x509.Certificate:
     common_name = str(real.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
     organisation = str(real.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value)
     return self_signed_root(common_name, organisation)
-

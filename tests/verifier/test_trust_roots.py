@@ -11,7 +11,6 @@ from cryptography.hazmat.primitives import serialization
 
 from verifier import InputError, load_trust_roots, parse_trust_roots
 
-
 MakeRoot = Callable[[str], x509.Certificate]
 
 

@@ -6,6 +6,7 @@ import csv
 import json
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ def corpus(sealed, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: i
     return base
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
     code = main([str(arg) for arg in argv])
     out, err = capsys.readouterr()
     return code, out, err
@@ -48,8 +49,14 @@ def test_a_directory_is_walked_for_pdfs_and_any_bad_file_exits_1(corpus: Path, s
     code, out, _ = run(capsys, corpus, "--trust-root", sealed.root_pem)
     assert code == 1
     lines = out.splitlines()
-    assert [line.split()[0] for line in lines] == ["INDETERMINATE", "INVALID", "VALID", "VALID"]
-    assert [Path(line.split()[1]).name for line in lines] == ["d-b-b.pdf", "c-tampered.pdf", "b-valid.PDF", "a-valid.pdf"]
+    # Walk order: a directory's files (sorted), then its subdirectories (sorted); notes.txt is skipped.
+    assert [Path(line.split()[1]).name for line in lines] == [
+        "a-valid.pdf",
+        "c-tampered.pdf",
+        "d-b-b.pdf",
+        "b-valid.PDF",
+    ]
+    assert [line.split()[0] for line in lines] == ["VALID", "INVALID", "INDETERMINATE", "VALID"]
     assert "altered after sealing" in lines[1]
 
 
@@ -90,7 +97,7 @@ def test_workers_verify_in_parallel_with_the_same_results(corpus: Path, sealed, 
 def test_at_moves_the_clock(sealed, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     licence = tmp_path / "licence.pdf"
     licence.write_bytes(sealed.b_lta)
-    earlier = (sealed.sealed_at.replace(microsecond=0) - (sealed.sealed_at - sealed.sealed_at.replace(year=2001))).isoformat()
+    earlier = (sealed.sealed_at - timedelta(days=1)).isoformat()
     code, out, _ = run(capsys, licence, "--trust-root", sealed.root_pem, "--at", earlier)
     assert code == 1 and out.startswith("INDETERMINATE")
 
@@ -123,7 +130,17 @@ def test_a_non_pdf_given_explicitly_is_reported_invalid(sealed, tmp_path: Path, 
         (["{pdf}", "--trust-root", "{root}", "--json", "--csv", "x.csv"], "not allowed with argument"),
         ([], "the following arguments are required"),
     ],
-    ids=["no-root", "missing-file", "garbage-pem", "missing-pem", "empty-dir", "naive-at", "workers-0", "json-csv", "none"],
+    ids=[
+        "no-root",
+        "missing-file",
+        "garbage-pem",
+        "missing-pem",
+        "empty-dir",
+        "naive-at",
+        "workers-0",
+        "json-csv",
+        "none",
+    ],
 )
 def test_usage_and_input_errors_exit_2_with_a_clear_message(  # type: ignore[no-untyped-def]
     sealed, tmp_path: Path, capsys, argv: list[str], message: str
@@ -169,3 +186,34 @@ def test_the_console_script_never_prints_a_traceback(sealed, tmp_path: Path) -> 
     assert result.stderr == "", result.stderr  # pyHanko's logged tracebacks are silenced
     verdicts = [report["verdict"] for report in json.loads(result.stdout)]
     assert verdicts == ["invalid", "indeterminate"]
+
+
+def test_an_unreadable_file_found_in_a_directory_exits_2_after_the_others(sealed, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "a-valid.pdf").write_bytes(sealed.b_lta)
+    (tmp_path / "b-dangling.pdf").symlink_to(tmp_path / "nowhere.pdf")
+    code, out, err = run(capsys, tmp_path, "--trust-root", sealed.root_pem)
+    assert code == 2 and "Traceback" not in err
+    first, second = out.splitlines()
+    assert first.startswith("VALID") and second.startswith("INDETERMINATE") and "cannot be read" in second
+
+
+def test_an_unexpected_error_becomes_an_indeterminate_report(  # type: ignore[no-untyped-def]
+    sealed, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    # The one stand-in in these tests: a verifier bug, to prove the safety net holds in library and CLI alike.
+    import verifier.verify
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("simulated verifier bug")
+
+    monkeypatch.setattr(verifier.verify, "_check_coverage", broken)
+    (tmp_path / "licence.pdf").write_bytes(sealed.b_lta)
+    code, out, err = run(capsys, tmp_path / "licence.pdf", "--trust-root", sealed.root_pem, "--json")
+    assert code == 1 and err == ""
+    [report] = json.loads(out)
+    assert (report["verdict"], report["indication"], report["subindication"]) == (
+        "indeterminate",
+        "INDETERMINATE",
+        None,
+    )
+    assert "simulated verifier bug" in report["messages"][0]
