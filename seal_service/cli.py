@@ -8,7 +8,8 @@ Example::
           --holder 晋城市某某餐饮有限公司
 
 Exit codes (the one place they are decided): 0 success; 2 bad usage or input, or a refusal (unknown seal or
-item, seal not usable, not authorised, damaged PDF); 3 the instance is misconfigured or a key cannot be used.
+item, seal not usable, not authorised, damaged PDF); 3 the instance is misconfigured or a key cannot be used;
+4 ``audit verify`` found the audit log tampered with.
 """
 
 from __future__ import annotations
@@ -22,13 +23,19 @@ from dataclasses import asdict
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from seal_service.errors import ConfigurationError, KeyUnavailable, PolicyError, SealServiceError
+from seal_service.errors import AuditLogBroken, ConfigurationError, KeyUnavailable, PolicyError, SealServiceError
 from seal_service.settings import KeyAlgorithm, Settings
 
 EXIT_OK, EXIT_INPUT, EXIT_CONFIG = 0, 2, 3
+#: ``audit verify`` found the audit log modified, truncated or rewritten.
+EXIT_INTEGRITY = 4
 
 #: Modules under ``seal_service/commands/`` that add subcommands; one line per feature area.
-COMMAND_MODULES: tuple[str, ...] = ("seal_service.commands.apikeys",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "seal_service.commands.apikeys",
+    "seal_service.commands.keys",
+    "seal_service.commands.lifecycle",
+)
 
 
 def _now() -> datetime:
@@ -74,6 +81,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     print(f"  health         {base}/healthz", flush=True)
     print(f"  catalogue      {base}/v1/catalogue", flush=True)
     print(f"  root cert      {base}/pki/root.cer", flush=True)
+    print(f"  trust bundle   {base}/v1/trust-bundle   catalogue page {base}/catalogue", flush=True)
     print(f"  CRL            {base}/crl/seal-ca.crl   OCSP {base}/ocsp   TSA {base}/tsa", flush=True)
     uvicorn.run(
         "seal_service.api.asgi:app",
@@ -142,24 +150,18 @@ def cmd_seals_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_seals_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    """Revoke a seal's certificates (published at once through OCSP and the CRL)."""
-    from seal_service.services.registry import revoke_seal
+    """Request a seal's revocation; it is executed (and published through OCSP and the CRL at once) when a second
+    security officer approves it (dual control, ``seal-service requests approve``)."""
+    from seal_service.commands.keys import request_revocation
 
-    invalidity = datetime.fromisoformat(args.invalidity_date) if args.invalidity_date else None
-    if invalidity is not None and invalidity.tzinfo is None:
-        invalidity = invalidity.replace(tzinfo=UTC)
-    view = revoke_seal(_instance(settings), args.seal_id, reason=args.reason, at=_now(), invalidity_date=invalidity)
-    print(
-        f"revoked {view.id}: {len([c for c in view.certificates if c.revoked_at])} certificate(s), reason {args.reason}"
-    )
-    return EXIT_OK
+    return request_revocation(args, settings)
 
 
 def cmd_catalogue(args: argparse.Namespace, settings: Settings) -> int:
-    """List the approval items and who seals them over time."""
-    from seal_service.catalogue import load_catalogue
+    """List the approval items and who seals them over time (policy file + recorded memoranda)."""
+    from seal_service.memoranda import china_day
 
-    cat = load_catalogue(settings.catalogue_path)
+    cat = _instance(settings).lifecycle.state().catalogue
     if args.json:
         data = {
             "authorities": [asdict(a) for a in cat.authorities.values()],
@@ -167,12 +169,13 @@ def cmd_catalogue(args: argparse.Namespace, settings: Settings) -> int:
         }
         print(json.dumps(data, ensure_ascii=False, indent=2, default=_json_default))
         return EXIT_OK
-    today = _now().date()
+    today = china_day(_now())
     print(f"{'ITEM':<8} {'SEALED BY TODAY':<16} NAME")
     for item in cat.items.values():
         print(f"{item.code:<8} {item.sealing_authority(today) or '-':<16} {item.name}")
         for p in item.sealed_by:
-            print(f"{'':<8}   {p.authority} from {p.start}" + (f" until {p.end}" if p.end else ""))
+            memo = f" (memorandum {p.memorandum})" if p.memorandum else ""
+            print(f"{'':<8}   {p.authority} from {p.start}" + (f" until {p.end}" if p.end else "") + memo)
     return EXIT_OK
 
 
@@ -274,6 +277,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigurationError, KeyUnavailable, PolicyError) as exc:
         print(f"seal-service: configuration error: {exc.detail}", file=sys.stderr)
         return EXIT_CONFIG
+    except AuditLogBroken as exc:
+        print(f"seal-service: {exc.detail}", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {getattr(problem, 'message', problem)}", file=sys.stderr)
+        return EXIT_INTEGRITY
     except SealServiceError as exc:
         where = f" ({exc.field})" if exc.field else ""
         print(f"seal-service: {exc.detail}{where}", file=sys.stderr)

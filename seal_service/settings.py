@@ -93,6 +93,11 @@ class Settings(BaseSettings):
         default_factory=lambda: _default_policies_dir(),
         description="Directory with catalogue.toml and the other reviewed policy files.",
     )
+    publication_interval_seconds: int = Field(
+        default=1800,
+        ge=0,
+        description="How often the API pre-produces CRLs, OCSP responses and the trust bundle; 0 turns it off.",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -51,15 +51,19 @@ def postgres_database() -> Iterator[str]:
 
 
 def make_settings(home: Path, *, database_url: str | None = None, public_url: str | None = None, **extra: object):  # type: ignore[no-untyped-def]
-    """Settings of a throwaway instance under ``home``."""
+    """Settings of a throwaway instance under ``home``.
+
+    ``SEAL_TEST_KEY_BACKEND=pkcs11`` puts new seal keys in a SoftHSM2 token (tests/support/softhsm.py).
+    """
     from seal_service.settings import Settings
+    from tests.support.softhsm import backend_settings_from_env
 
     return Settings(
         home=home,
         database_url=database_url,
         public_url=public_url or "http://127.0.0.1:9",
         key_passphrase="test-passphrase-not-secret",
-        **extra,
+        **{**backend_settings_from_env(), **extra},
     )
 
 
@@ -70,6 +74,11 @@ def make_instance(settings):  # type: ignore[no-untyped-def]
 
     instance = Instance(settings)
     initialise(instance, at=datetime.now(UTC))
+    if settings.key_backend.value == "pkcs11":
+        # The HSM run of the suite must really seal with token keys, not silently fall back to files.
+        from seal_service.services.registry import list_seals
+
+        assert all(c.key_ref.startswith("pkcs11:") for s in list_seals(instance) for c in s.certificates)
     return instance
 
 
@@ -107,3 +116,33 @@ def db_instance(database_url: str, tmp_path_factory: pytest.TempPathFactory):  #
     """An initialised instance per database backend (SQLite file, fresh PostgreSQL database)."""
     home = tmp_path_factory.mktemp("instance")
     return make_instance(make_settings(home, database_url=database_url))
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def keys_instance(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """An instance of its own per database backend, for key and audit tests that rotate, revoke or tamper.
+
+    Kept apart from ``db_instance`` so that those changes never reach other tests; the PostgreSQL one gets a
+    database of its own, dropped afterwards. Tests create their own seals in it (``create_seal``) where they
+    change one.
+    """
+    home = tmp_path_factory.mktemp("keys")
+    if request.param == "sqlite":
+        instance = make_instance(make_settings(home))
+        yield instance
+        instance.engine.dispose()
+        return
+    base_database = request.getfixturevalue("postgres_database")
+    import psycopg
+
+    base, _, name = str(base_database).rpartition("/")
+    own = f"{name}_keys"
+    with psycopg.connect(base_database, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{own}"')
+    instance = make_instance(make_settings(home, database_url=f"{base}/{own}"))
+    try:
+        yield instance
+    finally:
+        instance.engine.dispose()
+        with psycopg.connect(base_database, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{own}" WITH (FORCE)')

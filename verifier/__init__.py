@@ -14,7 +14,9 @@ Example::
         print(message)
     print(report.to_json())                                  # the JSON shape `seal-verify --json` prints
 
-or from a shell: ``seal-verify licence.pdf --trust-root one-seal-root.pem``.
+or, for many documents, once set up: ``Verifier.from_trust_roots(roots).verify(data)`` (see
+:mod:`verifier.engine`: trust bundle, extra CRLs, online licence status); from a shell:
+``seal-verify licence.pdf --trust-root one-seal-root.pem``.
 
 This package ships alone: it imports the standard library and third-party crypto/PDF libraries (pyHanko,
 pyhanko-certvalidator, cryptography, asn1crypto, pikepdf), never the service. Nothing is fetched from the
@@ -23,12 +25,24 @@ network; time is a parameter (``at``).
 
 from __future__ import annotations
 
+from verifier.engine import Verifier, load_crls
 from verifier.errors import InputError, VerifierError
-from verifier.report import Indication, Message, SealInfo, SubIndication, Verdict, VerificationReport
+from verifier.report import (
+    Check,
+    CheckOutcome,
+    Indication,
+    Message,
+    SealInfo,
+    SubIndication,
+    Verdict,
+    VerificationReport,
+)
 from verifier.trust import load_trust_roots, parse_trust_roots
 from verifier.verify import verify_pdf, verify_pdf_async
 
 __all__ = [
+    "Check",
+    "CheckOutcome",
     "Indication",
     "InputError",
     "Message",
@@ -36,7 +50,9 @@ __all__ = [
     "SubIndication",
     "Verdict",
     "VerificationReport",
+    "Verifier",
     "VerifierError",
+    "load_crls",
     "load_trust_roots",
     "parse_trust_roots",
     "verify_pdf",

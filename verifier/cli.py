@@ -17,10 +17,12 @@ import json
 import logging
 import os
 import sys
+import time
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from multiprocessing import get_all_start_methods, get_context
 from multiprocessing.context import BaseContext
 from pathlib import Path
@@ -29,10 +31,12 @@ from typing import Any, TextIO
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from verifier.bundle import load_trust_bundle
+from verifier.engine import Verifier, load_crls
 from verifier.errors import InputError, VerifierError
+from verifier.registry import ServiceRegistry
 from verifier.report import Indication, Message, Verdict, VerificationReport
 from verifier.trust import load_trust_roots
-from verifier.verify import verify_pdf
 
 PROG = "seal-verify"
 PROGRESS_ABOVE = 20
@@ -74,8 +78,23 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--trust-bundle",
         metavar="FILE",
-        help="the service's trust bundle; until the signed bundle format exists this is read as a PEM file of "
-        "root certificates, exactly like --trust-root",
+        help="the service's signed trust bundle (GET /v1/trust-bundle, seal-service trust-bundle -o FILE), checked "
+        "against --trust-root; adds the seal lifecycle rules (retired, revoked seals). A PEM file of root "
+        "certificates is also accepted here and read exactly like --trust-root",
+    )
+    parser.add_argument(
+        "--crl",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a CRL (PEM or DER) added to the revocation information in the files, e.g. for documents of other "
+        "issuers trusted with --trust-root; repeat for more",
+    )
+    parser.add_argument(
+        "--service",
+        metavar="URL",
+        help="online: ask the issuing service (e.g. https://seal.example.gov.cn) for each licence's status and "
+        "record hash (GET URL/v1/public/licences/ID); without it everything is offline",
     )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print a JSON array with one report object per file")
@@ -145,14 +164,34 @@ def _collect(paths: Iterable[str]) -> list[Path]:
 
 # --- verification, in this process or in workers ----------------------------------------------------------------
 
-_roots: list[x509.Certificate] = []
+
+@dataclass(frozen=True)
+class _Setup:
+    """What every worker needs to build the same :class:`Verifier` (picklable: bytes and strings only)."""
+
+    roots_der: tuple[bytes, ...]
+    crls_der: tuple[bytes, ...] = ()
+    bundle: bytes | None = None
+    service: str | None = None
+
+
+_verifier: Verifier | None = None
 _at: datetime | None = None
 
 
-def _init_worker(roots_der: list[bytes], at: datetime | None) -> None:
-    global _roots, _at
+def _build_verifier(setup: _Setup, at: datetime | None) -> Verifier:
+    roots = [x509.load_der_x509_certificate(der) for der in setup.roots_der]
+    registry = ServiceRegistry(setup.service) if setup.service else None
+    if setup.bundle is not None:
+        bundle = load_trust_bundle(setup.bundle, trust_roots=roots, at=at or datetime.now(UTC))
+        return Verifier.from_bundle(bundle, crls=setup.crls_der, registry=registry)
+    return Verifier.from_trust_roots(roots, crls=setup.crls_der, registry=registry)
+
+
+def _init_worker(setup: _Setup, at: datetime | None) -> None:
+    global _verifier, _at
     _quiet_libraries()
-    _roots = [x509.load_der_x509_certificate(der) for der in roots_der]
+    _verifier = _build_verifier(setup, at)
     _at = at
 
 
@@ -173,7 +212,8 @@ def _verify_path(path: str) -> tuple[VerificationReport, bool]:
         )
         return report, True
     try:
-        return verify_pdf(data, trust_roots=_roots, at=_at, file=path), False
+        assert _verifier is not None
+        return _verifier.verify(data, at=_at, file=path), False
     except Exception as exc:  # verify_pdf reports document problems itself; this is a last line of defence
         message = str(exc) or type(exc).__name__
         report = VerificationReport(
@@ -199,18 +239,17 @@ def _pool_context() -> BaseContext:
 
 
 def _verify_all(
-    files: list[Path], roots: list[x509.Certificate], at: datetime | None, workers: int
+    files: list[Path], setup: _Setup, at: datetime | None, workers: int
 ) -> Iterator[tuple[VerificationReport, bool]]:
     names = [str(path) for path in files]
-    roots_der = [root.public_bytes(serialization.Encoding.DER) for root in roots]
     if workers <= 1 or len(files) == 1:
-        _init_worker(roots_der, at)
+        _init_worker(setup, at)
         yield from map(_verify_path, names)
         return
     workers = min(workers, len(files))
     chunk = max(1, min(8, len(files) // (workers * 4)))
     with ProcessPoolExecutor(
-        max_workers=workers, mp_context=_pool_context(), initializer=_init_worker, initargs=(roots_der, at)
+        max_workers=workers, mp_context=_pool_context(), initializer=_init_worker, initargs=(setup, at)
     ) as pool:
         yield from pool.map(_verify_path, names, chunksize=chunk)
 
@@ -249,23 +288,71 @@ def _csv_row(report: VerificationReport) -> dict[str, Any]:
 
 
 class _Progress:
+    """On a terminal one line redrawn in place (a bar, count, rate); otherwise a line every 5% of the files."""
+
     def __init__(self, total: int, stream: TextIO) -> None:
         self.total = total
         self.stream = stream
         self.done = 0
         self.step = max(1, total // 20)
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.started = time.monotonic()
+        self.drawn = 0.0
 
     def tick(self) -> None:
         self.done += 1
-        if self.total > PROGRESS_ABOVE and (self.done % self.step == 0 or self.done == self.total):
+        if self.total <= PROGRESS_ABOVE:
+            return
+        if self.tty:
+            now = time.monotonic()
+            if now - self.drawn >= 0.1 or self.done == self.total:
+                self.drawn = now
+                rate = self.done / max(now - self.started, 1e-9)
+                filled = int(30 * self.done / self.total)
+                bar = "#" * filled + "." * (30 - filled)
+                self.stream.write(f"\r{PROG}: [{bar}] {self.done}/{self.total} files, {rate:.1f}/s")
+                if self.done == self.total:
+                    self.stream.write("\n")
+                self.stream.flush()
+        elif self.done % self.step == 0 or self.done == self.total:
             print(f"{PROG}: verified {self.done}/{self.total} files", file=self.stream, flush=True)
+
+    def clear(self) -> None:
+        """Before printing a result line on the same terminal: erase the bar (it is redrawn on the next tick)."""
+        if self.tty and self.total > PROGRESS_ABOVE and self.done < self.total:
+            self.stream.write("\r\x1b[K")
+
+
+def _setup(args: argparse.Namespace) -> _Setup:
+    """Trust roots, CRLs, bundle and service from the arguments, checked here once (input errors exit 2)."""
+    pem_files = list(args.trust_root)
+    bundle: bytes | None = None
+    if args.trust_bundle:
+        try:
+            data = Path(args.trust_bundle).read_bytes()
+        except OSError as exc:
+            raise InputError(f"{args.trust_bundle}: cannot read trust bundle ({exc.strerror or exc})") from None
+        if data.lstrip().startswith(b"{"):
+            bundle = data  # a signed bundle: checked against the --trust-root certificates below
+        else:
+            pem_files.append(args.trust_bundle)  # a PEM file of roots
+    if not pem_files:
+        raise InputError(
+            "at least one trust root is required: give --trust-root PEM (a signed --trust-bundle is checked against it)"
+        )
+    roots = load_trust_roots(pem_files)
+    setup = _Setup(
+        roots_der=tuple(root.public_bytes(serialization.Encoding.DER) for root in roots),
+        crls_der=tuple(load_crls(args.crl)),
+        bundle=bundle,
+        service=args.service,
+    )
+    _build_verifier(setup, args.at)  # fail now, once, on a bad bundle or URL rather than in every worker
+    return setup
 
 
 def _run(args: argparse.Namespace) -> int:
-    pem_files = [*args.trust_root, *([args.trust_bundle] if args.trust_bundle else [])]
-    if not pem_files:
-        raise InputError("at least one trust root is required: give --trust-root PEM (or --trust-bundle FILE)")
-    roots = load_trust_roots(pem_files)
+    setup = _setup(args)
     files = _collect(args.paths)
     progress = _Progress(len(files), sys.stderr)
     reports: list[VerificationReport] = []
@@ -280,7 +367,8 @@ def _run(args: argparse.Namespace) -> int:
                 raise InputError(f"{args.csv}: cannot write CSV ({exc.strerror or exc})") from None
             writer = csv.DictWriter(csv_out, fieldnames=CSV_FIELDS)
             writer.writeheader()
-        for report, unreadable in _verify_all(files, roots, args.at, args.workers):
+        for report, unreadable in _verify_all(files, setup, args.at, args.workers):
+            progress.clear()
             progress.tick()
             reports.append(report)
             input_errors += unreadable

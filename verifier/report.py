@@ -134,6 +134,62 @@ class Message:
         return f"{self.zh} / {self.en}"
 
 
+class CheckOutcome(StrEnum):
+    """How one check of the verification ended."""
+
+    PASSED = "passed"
+    """The check was run and found nothing wrong."""
+
+    FAILED = "failed"
+    """The check was run and proves the document not valid (invalid or modified)."""
+
+    INDETERMINATE = "indeterminate"
+    """The check was run but could not conclude (missing material, an unreachable service)."""
+
+    SKIPPED = "skipped"
+    """The check was not run: an earlier check already decided, or what it needs was not given (offline, no
+    trust bundle)."""
+
+
+#: The checks of a verification, in the order they run (docs/verification.md describes each).
+CHECK_ORDER = (
+    "structure",
+    "integrity",
+    "coverage",
+    "chain-revocation-time",
+    "seal-lifecycle",
+    "licence-identity",
+    "licence-status",
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check of the verification and its outcome."""
+
+    name: str
+    """One of :data:`CHECK_ORDER`."""
+
+    outcome: CheckOutcome
+    """passed, failed, indeterminate or skipped."""
+
+    detail: str | None = None
+    """A short English note for support staff (why it failed, why it was skipped), or None."""
+
+    @property
+    def passed(self) -> bool | None:
+        """True when passed, False when failed, None when indeterminate or skipped."""
+        if self.outcome is CheckOutcome.PASSED:
+            return True
+        if self.outcome is CheckOutcome.FAILED:
+            return False
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"name", "passed", "outcome", "detail"}``."""
+        return {"name": self.name, "passed": self.passed, "outcome": self.outcome.value, "detail": self.detail}
+
+
 @dataclass(frozen=True)
 class SealInfo:
     """Who sealed, as the signing certificate names it (claimed; trust it only when the verdict is valid)."""
@@ -188,7 +244,11 @@ class VerificationReport:
     """The seal found in the document, None when no signature could be read."""
 
     licence: Mapping[str, str] | None = None
-    """Licence data read from the document. Not read yet: always None in this version."""
+    """The licence the seal's stamp names, None when the document has no readable stamp. Keys, each present only
+    when known: ``id`` and ``verify_url`` (from the QR code), ``service_url`` (the issuer's base URL), ``number``
+    (the stamp text); online also ``identifier`` (GB/T 36904), ``status`` (valid, suspended, revoked, expired) and
+    ``record`` (``matches`` or ``differs``: the document against the licence record's document hash). Claimed
+    unless the verdict is valid."""
 
     signed_at: datetime | None = None
     """When the seal was applied: the signature time-stamp's genTime if any, else the signing-time attribute."""
@@ -207,6 +267,9 @@ class VerificationReport:
     details: tuple[str, ...] = field(default=())
     """Technical details (validator messages, error texts), English only, for support staff."""
 
+    checks: tuple[Check, ...] = ()
+    """Every check of :data:`CHECK_ORDER` with its outcome, in order (empty only for a report made by hand)."""
+
     @property
     def ok(self) -> bool:
         """Whether the verdict is valid."""
@@ -221,8 +284,8 @@ class VerificationReport:
         """A JSON-ready dict with at least the keys of the published contract.
 
         ``file, verdict, indication, subindication, seal, licence, signed_at, messages`` (plus
-        ``signed_at_source``, ``level`` and ``details``). ``signed_at`` is ISO 8601; each message is one string,
-        Chinese first: ``"印章有效：… / Seal valid: …"``.
+        ``signed_at_source``, ``level``, ``details`` and ``checks``). ``signed_at`` is ISO 8601; each message is
+        one string, Chinese first: ``"印章有效：… / Seal valid: …"``.
         """
         return {
             "file": self.file,
@@ -236,4 +299,5 @@ class VerificationReport:
             "level": self.level,
             "messages": [str(message) for message in self.messages],
             "details": list(self.details),
+            "checks": [check.to_json() for check in self.checks],
         }

@@ -32,6 +32,7 @@ taking its root out of the trust bundle, not by revocation.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import re
 from collections.abc import Sequence
@@ -43,6 +44,7 @@ from typing import Any
 import pikepdf
 from asn1crypto import cms as asn1_cms
 from asn1crypto import core as asn1_core
+from asn1crypto import crl as asn1_crl
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -52,6 +54,7 @@ from pyhanko.sign.diff_analysis import DiffResult, ModificationLevel
 from pyhanko.sign.validation.ades import ades_lta_validation
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko.sign.validation.policy_decl import (
+    LocalKnowledge,
     PdfSignatureValidationSpec,
     RevinfoOnlineFetchingRule,
     RevocationInfoGatheringSpec,
@@ -62,9 +65,27 @@ from pyhanko_certvalidator.context import CertValidationPolicySpec
 from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
 from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationCheckingPolicy, RevocationCheckingRule
 from pyhanko_certvalidator.registry import SimpleTrustManager
+from pyhanko_certvalidator.revinfo.archival import CRLContainer
 
+from verifier import _speedups as speedups
+from verifier.bundle import TrustBundle
+from verifier.checks import impersonated_issuer, signature_value_problem
 from verifier.errors import InputError
-from verifier.report import Indication, Message, SealInfo, SubIndication, Verdict, VerificationReport
+from verifier.policy import apply_lifecycle_policy
+from verifier.report import (
+    CHECK_ORDER,
+    Check,
+    CheckOutcome,
+    Indication,
+    Message,
+    SealInfo,
+    SubIndication,
+    Verdict,
+    VerificationReport,
+)
+from verifier.stamp import read_stamp
+
+speedups.install()
 
 __all__ = ["verify_pdf", "verify_pdf_async"]
 
@@ -310,8 +331,8 @@ def _check_tail(data: bytes) -> _Finding | None:
         )
     if re.fullmatch(_WS + rb"*", data[eof + 5 :]) is None:
         return _modified(
-            "文件末尾（%%EOF 之后）被追加了额外数据",
-            "extra bytes were appended after the end of the PDF (%%EOF)",
+            "文件末尾（%%EOF 之后）被追加了额外数据，或文件不完整（被截断）",
+            "extra bytes were appended after the end of the PDF (%%EOF), or the file is incomplete (truncated)",
         )
     start = data.rfind(b"startxref")
     if start < 0 or _TAIL.match(data, start) is None:
@@ -324,7 +345,10 @@ def _check_tail(data: bytes) -> _Finding | None:
 
 def _check_byte_range(data: bytes, sig: EmbeddedPdfSignature) -> str | None:
     """What is wrong with the signature's /ByteRange, or None."""
-    byte_range = list(sig.byte_range)
+    raw = sig.byte_range
+    if not isinstance(raw, list | tuple):
+        return "/ByteRange is not an array"
+    byte_range = list(raw)
     if len(byte_range) != 4 or not all(isinstance(v, int) and v >= 0 for v in byte_range):
         return "/ByteRange is not four non-negative integers"
     first, len1, start2, len2 = (int(v) for v in byte_range)
@@ -442,7 +466,8 @@ def _check_coverage(sig: EmbeddedPdfSignature) -> _Finding | None:
 # Step 3: chain, revocation and time
 
 
-def _validation_spec(trust_roots: Sequence[x509.Certificate]) -> PdfSignatureValidationSpec:
+def _validation_spec(trust_roots: Sequence[x509.Certificate], crls: Sequence[bytes] = ()) -> PdfSignatureValidationSpec:
+    """The validation policy: ``trust_roots`` only, revocation info from the file plus ``crls`` (DER), never fetched."""
     roots = [asn1_x509.Certificate.load(root.public_bytes(serialization.Encoding.DER)) for root in trust_roots]
     trust = SimpleTrustManager.build(trust_roots=roots)
     # The seal and its CAs: revocation information is required (pitfall 10: "a revocation source").
@@ -471,6 +496,9 @@ def _validation_spec(trust_roots: Sequence[x509.Certificate]) -> PdfSignatureVal
             ts_cert_validation_policy=tsa_policy,
             revinfo_gathering_policy=RevocationInfoGatheringSpec(
                 online_fetching_rule=RevinfoOnlineFetchingRule.LOCAL_ONLY
+            ),
+            local_knowledge=LocalKnowledge(
+                known_crls=[CRLContainer(asn1_crl.CertificateList.load(der)) for der in crls]
             ),
         )
     )
@@ -518,27 +546,62 @@ def _format_time(moment: datetime) -> str:
     return moment.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S") + " (UTC+08:00)"
 
 
+class _Checks:
+    """The checks of one verification as they run; :meth:`done` fills the rest of CHECK_ORDER as skipped."""
+
+    def __init__(self) -> None:
+        self.ran: list[Check] = []
+
+    def add(self, name: str, outcome: CheckOutcome, detail: str | None = None) -> _Checks:
+        self.ran.append(Check(name, outcome, detail))
+        return self
+
+    def done(self, why_skipped: str | None = None) -> tuple[Check, ...]:
+        seen = {check.name for check in self.ran}
+        rest = [Check(name, CheckOutcome.SKIPPED, why_skipped) for name in CHECK_ORDER if name not in seen]
+        return (*self.ran, *rest)
+
+
+_OUTCOME = {
+    Verdict.VALID: CheckOutcome.PASSED,
+    Verdict.INVALID: CheckOutcome.FAILED,
+    Verdict.MODIFIED: CheckOutcome.FAILED,
+    Verdict.INDETERMINATE: CheckOutcome.INDETERMINATE,
+}
+_OFFLINE_CHECKS = {
+    "seal-lifecycle": "no trust bundle given",
+    "licence-identity": "offline: no licence record to compare with",
+    "licence-status": "offline: the licence status is known only to the issuing service",
+}
+
+
 def _report(
     file: str,
     finding: _Finding,
     *,
+    checks: _Checks,
     seal: SealInfo | None = None,
     signed_at: datetime | None = None,
     signed_at_source: str | None = None,
     level: str | None = None,
+    licence: dict[str, str] | None = None,
 ) -> VerificationReport:
+    if finding.verdict is Verdict.VALID:
+        for name, why in _OFFLINE_CHECKS.items():
+            checks.add(name, CheckOutcome.SKIPPED, why)
     return VerificationReport(
         file=file,
         verdict=finding.verdict,
         indication=finding.indication,
         subindication=finding.subindication,
         seal=seal,
-        licence=None,
+        licence=licence or None,
         signed_at=signed_at,
         signed_at_source=signed_at_source,
         level=level,
         messages=finding.messages,
         details=finding.details,
+        checks=checks.done("an earlier check decided the verdict"),
     )
 
 
@@ -558,99 +621,148 @@ def _valid_messages(seal: SealInfo | None, signed_at: datetime | None, source: s
     return tuple(messages)
 
 
-async def _verify(data: bytes, spec: PdfSignatureValidationSpec, at: datetime, file: str) -> VerificationReport:
+def _truncated(data: bytes, signatures: Sequence[EmbeddedPdfSignature]) -> _Finding | None:
+    """A signature whose /ByteRange reaches past the end of the file: the file was cut short."""
+    for sig in signatures:
+        try:
+            _, _, start2, len2 = (int(v) for v in sig.byte_range)
+        except (TypeError, ValueError):
+            continue
+        if start2 + len2 > len(data):
+            return _invalid(
+                SubIndication.FORMAT_FAILURE,
+                "文件不完整（被截断）",
+                "the file is incomplete (truncated)",
+                detail=f"signature {sig.field_name}: its /ByteRange ends at {start2 + len2}, the file at {len(data)}",
+            )
+    return None
+
+
+async def _verify(
+    data: bytes,
+    spec: PdfSignatureValidationSpec,
+    at: datetime,
+    file: str,
+    trust_roots: Sequence[x509.Certificate] = (),
+) -> VerificationReport:
+    checks = _Checks()
     # (1) Structure. (1a) A PDF at all: pikepdf (qpdf) must open it.
     try:
         with pikepdf.open(BytesIO(data)):
             pass
     except pikepdf.PasswordError:
-        return _report(file, _invalid(SubIndication.FORMAT_FAILURE, "文件已加密，无法验证", "the PDF is encrypted"))
+        finding = _invalid(SubIndication.FORMAT_FAILURE, "文件已加密，无法验证", "the PDF is encrypted")
+        return _report(file, finding, checks=checks.add("structure", CheckOutcome.FAILED, "encrypted"))
     except pikepdf.PdfError as exc:
-        return _report(
-            file,
-            _invalid(
-                SubIndication.FORMAT_FAILURE,
-                "文件不是有效的 PDF",
-                "the file is not a readable PDF",
-                detail=_STREAM_REPR.sub("", str(exc)),
-            ),
+        detail = _STREAM_REPR.sub("", str(exc))
+        finding = _invalid(
+            SubIndication.FORMAT_FAILURE, "文件不是有效的 PDF", "the file is not a readable PDF", detail=detail
         )
+        return _report(file, finding, checks=checks.add("structure", CheckOutcome.FAILED, detail))
     # (1b) pyHanko must parse it too. Junk appended after the last %%EOF can make it fail: then that is the news.
     tail = _check_tail(data)
     try:
         reader = PdfFileReader(BytesIO(data))
         if reader.encrypted:
-            return _report(file, _invalid(SubIndication.FORMAT_FAILURE, "文件已加密，无法验证", "the PDF is encrypted"))
+            finding = _invalid(SubIndication.FORMAT_FAILURE, "文件已加密，无法验证", "the PDF is encrypted")
+            return _report(file, finding, checks=checks.add("structure", CheckOutcome.FAILED, "encrypted"))
         signatures: list[EmbeddedPdfSignature] = list(reader.embedded_signatures)
     except Exception as exc:  # pyHanko refuses the structure pikepdf tolerated (e.g. a damaged xref)
-        if tail is not None:
-            return _report(file, tail)
-        return _report(
-            file,
-            _invalid(
-                SubIndication.FORMAT_FAILURE, "PDF 文件结构已损坏", "the PDF's structure is damaged", detail=str(exc)
-            ),
+        finding = tail or _invalid(
+            SubIndication.FORMAT_FAILURE, "PDF 文件结构已损坏", "the PDF's structure is damaged", detail=str(exc)
         )
+        return _report(file, finding, checks=checks.add("structure", CheckOutcome.FAILED, str(exc)))
     # (1c) At least one seal.
     regular = [sig for sig in signatures if not _is_doc_timestamp(sig)]
     timestamps = [sig for sig in signatures if _is_doc_timestamp(sig)]
-    if not signatures:
-        return _report(
-            file,
-            _invalid(
-                SubIndication.FORMAT_FAILURE,
-                "文件中没有电子印章（没有签名）",
-                "the document has no seal (no signature)",
-            ),
-        )
     if not regular:
-        return _report(
-            file,
+        finding = (
             _invalid(
                 SubIndication.FORMAT_FAILURE,
                 "文件中只有文档时间戳，没有电子印章",
                 "the document has only document time-stamps, no seal (no signature)",
-            ),
+            )
+            if signatures
+            else _invalid(
+                SubIndication.FORMAT_FAILURE,
+                "文件中没有电子印章（没有签名）",
+                "the document has no seal (no signature)",
+            )
         )
+        return _report(file, finding, checks=checks.add("structure", CheckOutcome.FAILED, "no signature"))
     main = min(regular, key=lambda sig: int(sig.signed_revision))  # the first seal applied
     seal = _seal_info(main)
     signed_at, source = _signing_time(main)
     level = _pades_level(reader, main, timestamps)
-    facts: dict[str, Any] = {"seal": seal, "signed_at": signed_at, "signed_at_source": source, "level": level}
+    stamp = read_stamp(main)
+    facts: dict[str, Any] = {
+        "seal": seal,
+        "signed_at": signed_at,
+        "signed_at_source": source,
+        "level": level,
+        "licence": stamp.to_licence() if stamp is not None else None,
+    }
     # (1d) Nothing after the last %%EOF but whitespace; that %%EOF closes the newest xref section, and nothing
-    # but its trailer lies between the two.
+    # but its trailer lies between the two. A signature reaching past the end means the file was cut short.
     tail = tail or _check_final_section(data, reader)
     if tail is not None:
-        return _report(file, tail, **facts)
+        finding = _truncated(data, signatures) or tail
+        return _report(file, finding, checks=checks.add("structure", CheckOutcome.FAILED, "file tail"), **facts)
     # (1e) Every /ByteRange starts at 0 and leaves out exactly the /Contents hex string.
     for sig in signatures:
         problem = _check_byte_range(data, sig)
         if problem is not None:
-            finding = _invalid(
+            finding = _truncated(data, signatures) or _invalid(
                 SubIndication.FORMAT_FAILURE,
                 "签名的字节范围（ByteRange）不正确",
                 "the signature's byte range is not sound",
                 detail=f"signature {sig.field_name}: {problem}",
             )
-            return _report(file, finding, **facts)
-    # (2) Integrity: each signature's digest against the bytes it covers.
+            return _report(file, finding, checks=checks.add("structure", CheckOutcome.FAILED, problem), **facts)
+    checks.add("structure", CheckOutcome.PASSED)
+    # (2) Integrity: each signature's digest against the bytes it covers, and each seal's signature value
+    # against the certificate its signer identifier names (catches swapped certificates, altered attributes).
     for sig in signatures:
         if not _digest_matches(sig):
             zh, en = _reason(SubIndication.HASH_FAILURE)
-            finding = _invalid(
-                SubIndication.HASH_FAILURE, zh, en, detail=f"signature {sig.field_name}: digest mismatch"
-            )
-            return _report(file, finding, **facts)
+            detail = f"signature {sig.field_name}: digest mismatch"
+            finding = _invalid(SubIndication.HASH_FAILURE, zh, en, detail=detail)
+            return _report(file, finding, checks=checks.add("integrity", CheckOutcome.FAILED, detail), **facts)
+    for sig in regular:
+        problem = signature_value_problem(sig)
+        if problem is not None:
+            zh, en = _reason(SubIndication.SIG_CRYPTO_FAILURE)
+            detail = f"signature {sig.field_name}: {problem}"
+            finding = _invalid(SubIndication.SIG_CRYPTO_FAILURE, zh, en, detail=detail)
+            return _report(file, finding, checks=checks.add("integrity", CheckOutcome.FAILED, detail), **facts)
+    checks.add("integrity", CheckOutcome.PASSED)
     # (2) Coverage: whole revisions signed, and nothing but LTA updates (DSS, document time-stamps) after them.
     for sig in signatures:
         finding_or_none = _check_coverage(sig)
         if finding_or_none is not None:
-            return _report(file, finding_or_none, **facts)
+            note = finding_or_none.details[0] if finding_or_none.details else None
+            return _report(file, finding_or_none, checks=checks.add("coverage", CheckOutcome.FAILED, note), **facts)
     # (2) No objects hidden in the updates appended after the first seal: each object there is in its xref.
     hidden = _check_hidden_objects(data, reader, int(main.signed_revision))
     if hidden is not None:
-        return _report(file, hidden, **facts)
-    # (3) Chain, revocation, time: AdES LTA validation of every seal; the worst outcome wins.
+        note = hidden.details[0] if hidden.details else None
+        return _report(file, hidden, checks=checks.add("coverage", CheckOutcome.FAILED, note), **facts)
+    checks.add("coverage", CheckOutcome.PASSED)
+    # (3) Chain, revocation, time. (3a) A certificate naming a trusted root as issuer must be signed by it: a
+    # self-made CA copying the root's name is a forgery, not an unknown issuer.
+    for sig in regular:
+        problem = impersonated_issuer(sig, trust_roots)
+        if problem is not None:
+            finding = _invalid(
+                SubIndication.SIG_CRYPTO_FAILURE,
+                "印章证书冒用受信任机构的名义（证书不是由该根证书签发的，是伪造的证书）",
+                "the seal's certificate chain impersonates a trusted authority "
+                "(a certificate names the trusted root as issuer, but that root did not sign it: it is forged)",
+                detail=f"signature {sig.field_name}: {problem}",
+            )
+            checks.add("chain-revocation-time", CheckOutcome.FAILED, problem)
+            return _report(file, finding, checks=checks, **facts)
+    # (3b) AdES LTA validation of every seal; the worst outcome wins.
     worst: _Finding | None = None
     for sig in regular:
         finding, proven_at = await _ades(sig, spec, at, _pades_level(reader, sig, timestamps))
@@ -659,6 +771,11 @@ async def _verify(data: bytes, spec: PdfSignatureValidationSpec, at: datetime, f
         if worst is None or _SEVERITY[finding.verdict] > _SEVERITY[worst.verdict]:
             worst = finding
     assert worst is not None
+    checks.add(
+        "chain-revocation-time",
+        _OUTCOME[worst.verdict],
+        worst.subindication if worst.verdict is not Verdict.VALID else None,
+    )
     # (4) Messages for people.
     if worst.verdict is Verdict.VALID:
         worst = _Finding(
@@ -679,7 +796,7 @@ async def _verify(data: bytes, spec: PdfSignatureValidationSpec, at: datetime, f
             ),
             worst.details,
         )
-    return _report(file, worst, **facts)
+    return _report(file, worst, checks=checks, **facts)
 
 
 def _check_arguments(trust_roots: Sequence[x509.Certificate], at: datetime | None) -> datetime:
@@ -693,33 +810,66 @@ def _check_arguments(trust_roots: Sequence[x509.Certificate], at: datetime | Non
 
 
 async def verify_pdf_async(
-    data: bytes, *, trust_roots: Sequence[x509.Certificate], at: datetime | None = None, file: str = ""
+    data: bytes,
+    *,
+    trust_roots: Sequence[x509.Certificate],
+    at: datetime | None = None,
+    file: str = "",
+    bundle: TrustBundle | None = None,
 ) -> VerificationReport:
     """Verify the seal(s) on the PDF ``data`` offline; see :func:`verify_pdf`. For callers in an event loop."""
     clock = _check_arguments(trust_roots, at)
     try:
         spec = _validation_spec(trust_roots)
-        return await _verify(data, spec, clock, file)
+        report = await _verify(data, spec, clock, file, trust_roots)
+        # (5) With a trust bundle: the seal's lifecycle (retired at a cut-over, revoked, key compromised since T)
+        # judged at the time the signature time-stamp proves (verifier/policy.py).
+        if bundle is None:
+            return report
+        return _with_lifecycle_check(report, apply_lifecycle_policy(report, bundle, at=clock))
     except Exception as exc:  # a verifier bug or a file pyHanko chokes on: never a traceback, an honest answer
-        message = str(exc) or type(exc).__name__
-        return VerificationReport(
-            file=file,
-            verdict=Verdict.INDETERMINATE,
-            indication=Indication.INDETERMINATE,
-            subindication=None,
-            seal=None,
-            messages=(
-                Message(
-                    f"无法完成验证：{message}",
-                    f"Verification could not be completed: {message}",
-                ),
-            ),
-            details=(f"{type(exc).__name__}: {message}",),
-        )
+        return _unfinished(file, exc)
+
+
+def _unfinished(file: str, exc: Exception) -> VerificationReport:
+    """The report when verification itself broke: indeterminate, saying why."""
+    message = str(exc) or type(exc).__name__
+    return VerificationReport(
+        file=file,
+        verdict=Verdict.INDETERMINATE,
+        indication=Indication.INDETERMINATE,
+        subindication=None,
+        seal=None,
+        messages=(Message(f"无法完成验证：{message}", f"Verification could not be completed: {message}"),),
+        details=(f"{type(exc).__name__}: {message}",),
+        checks=_Checks().done("verification could not be completed"),
+    )
+
+
+def _with_lifecycle_check(before: VerificationReport, after: VerificationReport) -> VerificationReport:
+    """``after`` (the lifecycle policy applied to ``before``) with its seal-lifecycle check filled in."""
+    if before.verdict in (Verdict.INVALID, Verdict.MODIFIED) or before.seal is None:
+        return after  # the policy did not run: the check stays skipped
+    if after.verdict is Verdict.INVALID:
+        outcome = CheckOutcome.FAILED
+    elif after.verdict is Verdict.VALID:
+        outcome = CheckOutcome.PASSED
+    else:
+        outcome = CheckOutcome.INDETERMINATE
+    detail = after.subindication if outcome is not CheckOutcome.PASSED else None
+    checks = tuple(
+        Check(check.name, outcome, detail) if check.name == "seal-lifecycle" else check for check in after.checks
+    )
+    return dataclasses.replace(after, checks=checks)
 
 
 def verify_pdf(
-    data: bytes, *, trust_roots: Sequence[x509.Certificate], at: datetime | None = None, file: str = ""
+    data: bytes,
+    *,
+    trust_roots: Sequence[x509.Certificate],
+    at: datetime | None = None,
+    file: str = "",
+    bundle: TrustBundle | None = None,
 ) -> VerificationReport:
     """Verify the seal(s) on the PDF ``data`` offline, trusting only ``trust_roots``, with the clock at ``at``.
 
@@ -727,6 +877,7 @@ def verify_pdf(
     from the network: revocation information must be in the file. A document that fails verification gives a
     report (``invalid``, ``modified`` or ``indeterminate``), never an exception; :class:`~verifier.errors.InputError`
     is raised only for bad arguments (no trust root, a naive ``at``). Do not call from a running event loop; use
-    :func:`verify_pdf_async` there.
+    :func:`verify_pdf_async` there. With ``bundle`` (a checked :class:`~verifier.bundle.TrustBundle`) the seal's
+    lifecycle is judged too: a licence sealed after its seal retired, or after its key was compromised, is invalid.
     """
-    return asyncio.run(verify_pdf_async(data, trust_roots=trust_roots, at=at, file=file))
+    return asyncio.run(verify_pdf_async(data, trust_roots=trust_roots, at=at, file=file, bundle=bundle))

@@ -13,7 +13,13 @@ from seal_service.instance import Instance
 from seal_service.settings import Settings
 
 #: Router modules of feature areas, included in this order.
-ROUTER_MODULES: tuple[str, ...] = ("seal_service.api.licences",)
+ROUTER_MODULES: tuple[str, ...] = (
+    "seal_service.api.licences",
+    "seal_service.api.admin_keys",
+    "seal_service.api.lifecycle",
+    "seal_service.api.verify",
+    "seal_service.api.licence_page",
+)
 
 
 def create_app(settings: Settings | None = None, *, instance: Instance | None = None) -> FastAPI:

@@ -408,7 +408,8 @@ class Pkcs11KeyStore:
                     )
                     _pub, private = params.generate_keypair(**common)
             except p11e.PKCS11Error as exc:
-                raise KeyUnavailable(f"the token {token.label!r} refused to generate a key: {type(exc).__name__}") from exc
+                reason = type(exc).__name__
+                raise KeyUnavailable(f"the token {token.label!r} refused to generate a key: {reason}") from exc
             return str(uri), _wrap(token, uri, private)
 
     def load(self, ref: str) -> HsmPrivateKey:
@@ -417,6 +418,34 @@ class Pkcs11KeyStore:
         token = self.token(uri.token)
         with token.lock:
             return _wrap(token, uri, _find_private(token, uri))
+
+    def describe(self, ref: str) -> dict[str, object]:
+        """What the token says about the key behind ``ref``: CKA_LOCAL (generated in the token), CKA_SENSITIVE,
+        CKA_EXTRACTABLE, CKA_NEVER_EXTRACTABLE, CKA_ALWAYS_SENSITIVE, key type and size. Evidence for a ceremony."""
+        from pkcs11 import Attribute
+
+        uri = Pkcs11Uri.parse(ref)
+        token = self.token(uri.token)
+        with token.lock:
+            private = _find_private(token, uri)
+            facts: dict[str, object] = {"token": uri.token, "label": private.label, "id": private.id.hex()}
+            for name, attribute in (
+                ("local", Attribute.LOCAL),
+                ("sensitive", Attribute.SENSITIVE),
+                ("extractable", Attribute.EXTRACTABLE),
+                ("never_extractable", Attribute.NEVER_EXTRACTABLE),
+                ("always_sensitive", Attribute.ALWAYS_SENSITIVE),
+                ("sign", Attribute.SIGN),
+                ("decrypt", Attribute.DECRYPT),
+            ):
+                try:
+                    facts[name] = bool(private[attribute])
+                except Exception:  # an attribute the token does not report
+                    facts[name] = None
+            key = _wrap(token, uri, private)
+        facts["key_type"] = "EC" if isinstance(key, HsmEcPrivateKey) else "RSA"
+        facts["key_size"] = key.key_size
+        return facts
 
     def exists(self, ref: str) -> bool:
         """True when the token holds the private key behind ``ref``."""

@@ -290,3 +290,33 @@ def build_audit_certificate(
         _key_usage(digital_signature=True, non_repudiation=True), critical=True
     )
     return builder.sign(issuer_key, _signing_hash(issuer_key))
+
+
+#: id-kp-oneSealTrustBundleSigning: a UUID-derived OID (ITU-T X.667, arc 2.25) for the trust bundle signer's
+#: extended key usage. ``verifier/bundle.py`` carries the same value (it never imports this package).
+TRUST_BUNDLE_SIGNING = ObjectIdentifier("2.25.204790046195683481055966156548470354339")
+
+
+def build_bundle_certificate(
+    *,
+    key: PrivateKey,
+    issuer: x509.Certificate,
+    issuer_key: PrivateKey,
+    at: datetime,
+    urls: PkiUrls,
+    name: str = "One-Seal 信任包签名（开发）",
+) -> x509.Certificate:
+    """The trust bundle signer (issued by the root): critical EKU id-kp-oneSealTrustBundleSigning only.
+
+    A dedicated key and a critical, single-purpose EKU, so a bundle signature can only ever mean "the service
+    published this trust bundle" and an offline verifier needs nothing but the root to check it.
+    """
+    builder = _base(_name(name, "One-Seal Development PKI"), issuer.subject, key.public_key(), at, SERVICE_VALIDITY)
+    builder = _issued_by(builder, issuer)
+    builder = _revocation_pointers(builder, urls, "root", ocsp=False)
+    builder = (
+        builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(digital_signature=True), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([TRUST_BUNDLE_SIGNING]), critical=True)
+    )
+    return builder.sign(issuer_key, _signing_hash(issuer_key))

@@ -24,8 +24,9 @@ from sqlalchemy import select
 
 from seal_service.errors import InvalidInput, NotFound, SealServiceError
 from seal_service.instance import Instance
+from seal_service.services.audit import record
 from seal_service.storage.access_models import ApiKey
-from seal_service.storage.models import AuditEntry, Authority
+from seal_service.storage.models import Authority
 
 
 class Role(StrEnum):
@@ -113,13 +114,12 @@ def create_api_key(
                 created_at=at,
             )
         )
-        session.add(
-            AuditEntry(
-                at=at,
-                actor=actor,
-                action="apikey.create",
-                details={"key_id": key_id, "role": role.value, "authority": authority_code},
-            )
+        record(
+            session,
+            at=at,
+            actor=actor,
+            action="apikey.create",
+            details={"key_id": key_id, "role": role.value, "authority": authority_code},
         )
     caller = Caller(
         key_id=key_id,
@@ -158,7 +158,7 @@ def revoke_api_key(instance: Instance, key_id: str, *, at: datetime, actor: str 
             raise NotFound(f"unknown API key {key_id!r}", field="key_id")
         if row.revoked_at is None:
             row.revoked_at = at
-        session.add(AuditEntry(at=at, actor=actor, action="apikey.revoke", details={"key_id": key_id}))
+        record(session, at=at, actor=actor, action="apikey.revoke", details={"key_id": key_id})
 
 
 def authenticate(instance: Instance, presented: str | None, *, at: datetime) -> Caller:

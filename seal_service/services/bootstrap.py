@@ -6,6 +6,7 @@ reports everything as already present.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -21,13 +22,16 @@ from seal_service.instance import ISSUER_OF, Instance, PkiRole
 from seal_service.keys.store import PrivateKey
 from seal_service.pki.certificates import (
     SealSubject,
+    build_audit_certificate,
+    build_bundle_certificate,
     build_ca,
     build_ocsp_certificate,
     build_root,
     build_seal_certificate,
     build_tsa_certificate,
 )
-from seal_service.settings import KeyAlgorithm
+from seal_service.services.audit import record
+from seal_service.settings import KeyAlgorithm, KeyBackend
 from seal_service.storage.database import upgrade
 from seal_service.storage.models import Authority, PkiCertificate, Seal, SealCertificate, SealStatus
 
@@ -52,8 +56,19 @@ def _serial_hex(cert: x509.Certificate) -> str:
 
 
 def _new_key(
-    instance: Instance, name: str, algorithm: KeyAlgorithm, report: InitReport | None = None
+    instance: Instance,
+    name: str,
+    algorithm: KeyAlgorithm,
+    report: InitReport | None = None,
+    *,
+    backend: KeyBackend = KeyBackend.FILE,
 ) -> tuple[str, PrivateKey]:
+    if backend is KeyBackend.PKCS11:
+        # Token keys get a random CKA_ID, so a label left over from a failed run never blocks a new key.
+        ref, key = instance.keys.generate(name, algorithm, backend=backend)
+        if report is not None:
+            report.new_key_refs.append(ref)
+        return ref, key
     store = instance.key_store
     ref = f"file:{name}"
     if store.exists(ref):
@@ -99,6 +114,7 @@ def _ensure_pki(
                 PkiRole.SEAL_CA: build_ca,
                 PkiRole.TSA: build_tsa_certificate,
                 PkiRole.OCSP: build_ocsp_certificate,
+                PkiRole.AUDIT: build_audit_certificate,
             }[role]
             cert = builder(key=key, issuer=issuer, issuer_key=issuer_key, at=at, urls=urls)
         certs[role] = cert
@@ -113,6 +129,45 @@ def _ensure_pki(
         existing[role.value] = row
         report.created.append(f"pki {role.value}")
     session.flush()
+
+
+def _ensure_root_issued(
+    instance: Instance,
+    session: Session,
+    at: datetime,
+    algorithm: KeyAlgorithm,
+    report: InitReport,
+    role: PkiRole,
+    builder: Callable[..., x509.Certificate],
+) -> None:
+    """A service certificate issued by the root (audit log signer, trust bundle signer); added to instances
+    created before it existed."""
+    if session.get(PkiCertificate, role.value) is not None:
+        report.present.append(f"pki {role.value}")
+        return
+    root = session.get(PkiCertificate, PkiRole.ROOT.value)
+    if root is None:
+        raise ConfigurationError(f"the {role.value} certificate needs the root; it was not created")
+    ref, key = _new_key(instance, f"pki-{role.value}", algorithm, report)
+    cert = builder(
+        key=key,
+        issuer=x509.load_der_x509_certificate(root.certificate_der),
+        issuer_key=instance.keys.resolve(root.key_ref),
+        at=at,
+        urls=instance.urls,
+    )
+    session.add(
+        PkiCertificate(
+            role=role.value,
+            serial_number=_serial_hex(cert),
+            certificate_der=cert.public_bytes(serialization.Encoding.DER),
+            key_ref=ref,
+            created_at=at,
+        )
+    )
+    session.flush()
+    record(session, at=at, actor="init", action="pki.create", details={"role": role.value, "serial": _serial_hex(cert)})
+    report.created.append(f"pki {role.value}")
 
 
 def _ensure_authority(session: Session, spec: CatalogueAuthority, at: datetime, report: InitReport) -> Authority:
@@ -134,6 +189,27 @@ def _ensure_authority(session: Session, spec: CatalogueAuthority, at: datetime, 
     return authority
 
 
+def seal_certificate_for(
+    instance: Instance, seal: Seal, authority: Authority, public_key: object, *, at: datetime
+) -> x509.Certificate:
+    """A certificate from the instance's seal CA naming ``seal`` of ``authority`` for ``public_key``."""
+    pki = instance.pki
+    return build_seal_certificate(
+        subject=SealSubject(
+            seal_name=seal.name,
+            authority_name=authority.name,
+            credit_code=authority.credit_code,
+            jurisdiction_code=authority.jurisdiction_code,
+            seal_id=seal.id,
+        ),
+        public_key=public_key,  # type: ignore[arg-type]
+        issuer=pki.certificate(PkiRole.SEAL_CA),
+        issuer_key=pki.key(PkiRole.SEAL_CA),
+        at=at,
+        urls=instance.urls,
+    )
+
+
 def issue_seal_certificate(
     instance: Instance,
     session: Session,
@@ -144,24 +220,12 @@ def issue_seal_certificate(
     algorithm: KeyAlgorithm,
     report: InitReport | None = None,
 ) -> SealCertificate:
-    """Generate a key for ``seal`` in the key store and issue its certificate from the seal CA."""
+    """Generate a key for ``seal`` (in ``SEAL_KEY_BACKEND``) and issue its certificate from the seal CA."""
     generation = len(seal.certificates) + 1
-    ref, key = _new_key(instance, f"seal-{seal.id}-{generation}", algorithm, report)
-    pki = instance.pki
-    cert = build_seal_certificate(
-        subject=SealSubject(
-            seal_name=seal.name,
-            authority_name=authority.name,
-            credit_code=authority.credit_code,
-            jurisdiction_code=authority.jurisdiction_code,
-            seal_id=seal.id,
-        ),
-        public_key=key.public_key(),
-        issuer=pki.certificate(PkiRole.SEAL_CA),
-        issuer_key=pki.key(PkiRole.SEAL_CA),
-        at=at,
-        urls=instance.urls,
+    ref, key = _new_key(
+        instance, f"seal-{seal.id}-{generation}", algorithm, report, backend=instance.settings.key_backend
     )
+    cert = seal_certificate_for(instance, seal, authority, key.public_key(), at=at)
     row = SealCertificate(
         seal=seal,
         serial_number=_serial_hex(cert),
@@ -202,7 +266,15 @@ def _ensure_seal(
         )
         session.add(seal)
         session.flush()
-    issue_seal_certificate(instance, session, seal, authority, at=at, algorithm=algorithm, report=report)
+    row = issue_seal_certificate(instance, session, seal, authority, at=at, algorithm=algorithm, report=report)
+    record(
+        session,
+        at=at,
+        actor="init",
+        action="seal.create",
+        seal_id=seal_id,
+        details={"certificate_serial": row.serial_number, "key_ref": row.key_ref},
+    )
     report.created.append(f"seal {seal_id} ({seal.name})")
 
 
@@ -218,6 +290,8 @@ def initialise(instance: Instance, *, at: datetime, algorithm: KeyAlgorithm | No
     try:
         with instance.writer.begin() as session:
             _ensure_pki(instance, session, at, algorithm, report)
+            _ensure_root_issued(instance, session, at, algorithm, report, PkiRole.AUDIT, build_audit_certificate)
+            _ensure_root_issued(instance, session, at, algorithm, report, PkiRole.BUNDLE, build_bundle_certificate)
         instance.reset_caches()
         instance.pki.key(PkiRole.SEAL_CA)  # load before the next transaction: SQLite has one writer
         with instance.writer.begin() as session:
@@ -229,7 +303,7 @@ def initialise(instance: Instance, *, at: datetime, algorithm: KeyAlgorithm | No
         committed = _committed_key_refs(instance)
         for ref in report.new_key_refs:
             if ref not in committed:
-                instance.key_store.path_of(ref).unlink(missing_ok=True)
+                instance.keys.destroy(ref)
         raise
     finally:
         instance.reset_caches()

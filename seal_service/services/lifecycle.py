@@ -211,9 +211,7 @@ class Lifecycle:
         """The certificate's revocation, past or scheduled (callers compare ``revoked_at`` with their instant)."""
         return effective_revocation(explicit_revocation(cert), state.retirement_of(authority_code))
 
-    def revoked_certificates(
-        self, session: Session, state: LifecycleState
-    ) -> list[tuple[SealCertificate, Revocation]]:
+    def revoked_certificates(self, session: Session, state: LifecycleState) -> list[tuple[SealCertificate, Revocation]]:
         """Every seal certificate with a revocation, past or scheduled."""
         retired = list(state.retirements)
         rows = session.execute(
@@ -300,8 +298,10 @@ def record_memorandum(
         if retires is not None and before is not None and before.day == retires.day:
             retires = None
         if cut_over < at and dept_row is not None:
-            query = select(func.count()).select_from(Licence).where(
-                Licence.authority_id == dept_row.id, Licence.sealed_at >= cut_over
+            query = (
+                select(func.count())
+                .select_from(Licence)
+                .where(Licence.authority_id == dept_row.id, Licence.sealed_at >= cut_over)
             )
             if retires is None:
                 query = query.where(Licence.item_code.in_(codes))

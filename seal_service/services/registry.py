@@ -17,7 +17,8 @@ from sqlalchemy.orm import selectinload
 
 from seal_service.errors import InvalidInput, NotFound
 from seal_service.instance import Instance
-from seal_service.storage.models import AuditEntry, CertificateStatus, Seal, SealStatus
+from seal_service.services.audit import record
+from seal_service.storage.models import CertificateStatus, Seal, SealStatus
 
 REVOCATION_REASONS = {
     "unspecified": x509.ReasonFlags.unspecified,
@@ -110,11 +111,14 @@ def revoke_seal(
     """
     if reason not in REVOCATION_REASONS:
         raise InvalidInput(f"unknown reason {reason!r}; use one of {', '.join(REVOCATION_REASONS)}", field="reason")
+    if invalidity_date is not None and (invalidity_date.tzinfo is None or invalidity_date > at):
+        raise InvalidInput("the invalidity date must be a timezone-aware time not after now", field="invalidity_date")
     with instance.writer.begin() as session:
         seal = session.get(Seal, seal_id)
         if seal is None:
             raise NotFound(f"unknown seal {seal_id!r}", field="seal_id")
         revoked_serials = []
+        compromise = REVOCATION_REASONS["keyCompromise"].value
         for cert in seal.certificates:
             if cert.revoked_at is None:
                 cert.revoked_at = at
@@ -122,21 +126,27 @@ def revoke_seal(
                 cert.invalidity_date = invalidity_date
                 cert.status = CertificateStatus.REVOKED.value
                 revoked_serials.append(cert.serial_number)
+            elif reason == "keyCompromise" and cert.revocation_reason != compromise:
+                # A key found compromised after its certificate was revoked for another reason (superseded at a
+                # rotation): RFC 5280 lets the reason become keyCompromise, keeping the earlier revocation date,
+                # so verifiers can also judge documents sealed before that date by the invalidity date.
+                cert.revocation_reason = compromise
+                cert.invalidity_date = invalidity_date or at
+                revoked_serials.append(cert.serial_number)
         seal.status = SealStatus.REVOKED.value
         seal.status_changed_at = at
         seal.status_reason = reason
-        session.add(
-            AuditEntry(
-                at=at,
-                actor=actor,
-                action="seal.revoke",
-                seal_id=seal_id,
-                details={
-                    "reason": reason,
-                    "certificates": revoked_serials,
-                    "invalidity_date": invalidity_date.isoformat() if invalidity_date else None,
-                },
-            )
+        record(
+            session,
+            at=at,
+            actor=actor,
+            action="seal.revoke",
+            seal_id=seal_id,
+            details={
+                "reason": reason,
+                "certificates": revoked_serials,
+                "invalidity_date": invalidity_date.isoformat() if invalidity_date else None,
+            },
         )
         session.flush()
         view = _view(seal)

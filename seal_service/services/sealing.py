@@ -28,11 +28,11 @@ from seal_service.catalogue import CatalogueItem
 from seal_service.errors import InvalidInput, NotAuthorised, NotFound, SealNotUsable, SealServiceError
 from seal_service.identifiers import licence_identifier
 from seal_service.instance import Instance
+from seal_service.services.audit import checkpoint_if_due, record
 from seal_service.services.lifecycle import LifecycleState
 from seal_service.signing.documents import inspect_pdf
 from seal_service.signing.sealer import PadesLevel, SealMaterial
 from seal_service.storage.models import (
-    AuditEntry,
     Authority,
     CertificateStatus,
     Licence,
@@ -248,23 +248,23 @@ def seal_licence(instance: Instance, pdf: bytes, request: LicenceRequest, *, act
         )
         session.flush()
         session.add(LicenceDocument(licence_id=licence_id, pdf=sealed))
-        session.add(
-            AuditEntry(
-                at=at,
-                actor=actor,
-                action="seal.use",
-                seal_id=request.seal_id,
-                licence_id=licence_id,
-                details={
-                    "seal": seal_name,
-                    "item": item.code,
-                    "identifier": identifier,
-                    "level": request.level.value,
-                    "document_sha256": digest,
-                    "certificate_serial": format(material.certificate.serial_number, "x"),
-                },
-            )
+        entry = record(
+            session,
+            at=at,
+            actor=actor,
+            action="seal.use",
+            seal_id=request.seal_id,
+            licence_id=licence_id,
+            details={
+                "seal": seal_name,
+                "item": item.code,
+                "identifier": identifier,
+                "level": request.level.value,
+                "document_sha256": digest,
+                "certificate_serial": format(material.certificate.serial_number, "x"),
+            },
         )
+    checkpoint_if_due(instance, entry.seq, at=at)
     return SealedLicence(
         licence_id=licence_id,
         identifier=identifier,
@@ -341,15 +341,14 @@ def change_licence_status(
         licence.status = target.value
         licence.status_reason = reason
         licence.status_changed_at = at
-        session.add(
-            AuditEntry(
-                at=at,
-                actor=actor,
-                action=f"licence.{action.value}",
-                seal_id=licence.seal_id,
-                licence_id=licence.id,
-                details={"status": target.value},
-            )
+        record(
+            session,
+            at=at,
+            actor=actor,
+            action=f"licence.{action.value}",
+            seal_id=licence.seal_id,
+            licence_id=licence.id,
+            details={"status": target.value},
         )
         session.flush()
         return licence

@@ -84,6 +84,23 @@ class KeyHoldingSigner(signers.Signer):
             embed_roots=True,
         )
         self._key = key
+        # DER kept so each signature can get certificate objects of its own (see for_one_signature).
+        self._certificate_der = certificate.dump()
+        self._chain_ders = [c.dump() for c in chain]
+
+    def for_one_signature(self) -> KeyHoldingSigner:
+        """A signer for one signature: the same loaded key, but asn1crypto certificate objects of its own.
+
+        asn1crypto values cache their parse and encoding lazily and are not thread-safe; pyHanko puts the signer's
+        certificates into each new CMS structure, so concurrent sealings sharing them produced malformed CMS
+        (an encoding error, or a SignerInfos with a wrong entry count) under load. Parsing three certificates
+        costs microseconds.
+        """
+        return KeyHoldingSigner(
+            key=self._key,
+            certificate=asn1_x509.Certificate.load(self._certificate_der),
+            chain=[asn1_x509.Certificate.load(der) for der in self._chain_ders],
+        )
 
     async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
         """Sign ``data`` with the held key (ECDSA or RSA PKCS#1 v1.5)."""
@@ -207,7 +224,7 @@ class Sealer:
         )
         signer = _PinnedTimePdfSigner(
             meta,
-            material.signer,
+            material.signer.for_one_signature(),
             timestamper=timestamper,
             stamp_style=material.appearance.stamp_style(text),
             new_field_spec=fields.SigFieldSpec(sig_field_name=SIGNATURE_FIELD, on_page=page, box=box),

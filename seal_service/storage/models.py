@@ -139,6 +139,10 @@ class SealCertificate(Base):
     revocation_reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
     invalidity_date: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    successor_of: Mapped[int | None] = mapped_column(ForeignKey("seal_certificates.id"), nullable=True)
+    """The certificate this one replaced at a rotation (None for a seal's first certificate)."""
+    superseded_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    """When a rotation made another certificate current; a superseded certificate still validates old seals."""
 
     seal: Mapped[Seal] = relationship(back_populates="certificates")
 
@@ -235,3 +239,12 @@ class AuditEntry(Base):
     licence_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     details: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    seq: Mapped[int | None] = mapped_column(BigInteger, unique=True, nullable=True)
+    """Position in the hash chain (1, 2, ...); set on insert (seal_service.storage.keys_models)."""
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    entry_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """SHA-256(prev_hash || canonical JSON of this entry), hex."""
+
+
+# The audit hash chain hooks into AuditEntry inserts; importing it here makes sure it is always registered.
+from seal_service.storage import keys_models as _keys_models  # noqa: E402, F401

@@ -36,7 +36,7 @@ def test_init_is_idempotent_and_never_touches_keys(db_instance) -> None:  # type
     after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in keys_dir.iterdir()}
     assert report.created == []
     assert before == after
-    assert len(before) == 4 + len(DEMO_SEALS)
+    assert len(before) == len(PkiRole) + len(DEMO_SEALS)  # one key per service certificate and per seal
 
 
 def test_private_keys_are_encrypted_and_private(db_instance) -> None:  # type: ignore[no-untyped-def]

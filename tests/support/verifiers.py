@@ -4,30 +4,47 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+from collections.abc import Sequence
+from datetime import datetime
 from io import BytesIO
 from pathlib import Path
 
+from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation.ades import ades_lta_validation
 from pyhanko.sign.validation.policy_decl import (
+    LocalKnowledge,
     PdfSignatureValidationSpec,
     RevinfoOnlineFetchingRule,
     RevocationInfoGatheringSpec,
     SignatureValidationSpec,
 )
 from pyhanko_certvalidator.context import CertValidationPolicySpec
+from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
 from pyhanko_certvalidator.policy_decl import (
     CertRevTrustPolicy,
     RevocationCheckingPolicy,
     RevocationCheckingRule,
 )
 from pyhanko_certvalidator.registry import SimpleTrustManager
+from pyhanko_certvalidator.revinfo.archival import OCSPContainer
 
 
-def pyhanko_ades_lta(pdf: bytes, root_der: bytes) -> tuple[str, str | None]:
+def pyhanko_ades_lta(
+    pdf: bytes,
+    root_der: bytes,
+    *,
+    at: datetime | None = None,
+    ocsps: Sequence[bytes] = (),
+    retroactive_revinfo: bool = False,
+) -> tuple[str, str | None]:
     """Offline AdES LTA validation of the first signature, trusting only ``root_der``.
 
+    ``at`` pins pyHanko's validation clock (default now); ``ocsps`` are DER OCSP responses the validator knows
+    besides those in the file (e.g. one fetched after a cut-over, saying "revoked"); ``retroactive_revinfo``
+    lets pyHanko use revocation information issued after its control time (its default freshness model calls
+    that "too recent", which ETSI EN 319 102-1 does not).
     Returns (indication, sub-indication) as pyHanko names them, e.g. ("PASSED", None).
     """
     root = asn1_x509.Certificate.load(root_der)
@@ -37,7 +54,8 @@ def pyhanko_ades_lta(pdf: bytes, root_der: bytes) -> tuple[str, str | None]:
             RevocationCheckingPolicy(
                 ee_certificate_rule=RevocationCheckingRule.CHECK_IF_DECLARED,
                 intermediate_ca_cert_rule=RevocationCheckingRule.CHECK_IF_DECLARED,
-            )
+            ),
+            retroactive_revinfo=retroactive_revinfo,
         ),
     )
     spec = PdfSignatureValidationSpec(
@@ -46,11 +64,15 @@ def pyhanko_ades_lta(pdf: bytes, root_der: bytes) -> tuple[str, str | None]:
             revinfo_gathering_policy=RevocationInfoGatheringSpec(
                 online_fetching_rule=RevinfoOnlineFetchingRule.LOCAL_ONLY
             ),
+            local_knowledge=LocalKnowledge(
+                known_ocsps=[c for der in ocsps for c in OCSPContainer.load_multi(asn1_ocsp.OCSPResponse.load(der))]
+            ),
         )
     )
     reader = PdfFileReader(BytesIO(pdf))
     signature = reader.embedded_regular_signatures[0]
-    result = asyncio.run(ades_lta_validation(signature, spec))
+    timing = ValidationTimingInfo(at, at, point_in_time_validation=False) if at is not None else None
+    result = asyncio.run(ades_lta_validation(signature, spec, timing_info=timing))
     sub = result.ades_subindic
     return sub.status.name, (None if sub.status.name == "PASSED" else sub.name)
 

@@ -33,6 +33,8 @@ class Sealed:
     sealed_at: datetime
     root: x509.Certificate
     root_pem: Path
+    instance: object = None
+    """The instance that sealed them (a ``seal_service.instance.Instance``), to seal more in tests."""
 
     @property
     def roots(self) -> list[x509.Certificate]:
@@ -94,6 +96,7 @@ def sealed(tmp_path_factory: pytest.TempPathFactory) -> Sealed:
         sealed_at=at,
         root=root,
         root_pem=root_pem,
+        instance=instance,
     )
 
 

@@ -1,0 +1,259 @@
+"""The page a licence's QR code opens: ``GET /v/{licence_id}``.
+
+For a citizen with a phone: is this licence on record and in force, who issued and sealed it, when; and a drop
+zone to check the PDF they were given (it calls ``POST /v1/verify`` and shows the full verdict). Chinese first,
+English on a switch; personal data masked (张*明, 1401**********1234); no external resources, no cookies, no
+tracking: everything is inline, and the language choice stays in the address (``?lang=en``).
+
+Rendered pages are cached per licence for :data:`PAGE_TTL` seconds (a status change shows within that time) so
+that a QR code scanned by many people at once costs one database read per licence and TTL.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+from collections import OrderedDict
+from datetime import UTC, datetime, timedelta, timezone
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+
+from seal_service.api.deps import InstanceDep
+from seal_service.api.public import mask_name
+from seal_service.instance import Instance
+from seal_service.storage.models import Licence
+
+router = APIRouter(tags=["public"])
+CHINA_TZ = timezone(timedelta(hours=8))
+PAGE_TTL = 2.0
+_MAX_CACHED = 10_000
+
+#: status -> (css class, zh, en)
+STATUS_WORDS = {
+    "valid": ("ok", "证照有效", "Licence valid"),
+    "suspended": ("warn", "证照已暂停", "Licence suspended"),
+    "revoked": ("bad", "证照已撤销", "Licence revoked"),
+    "expired": ("bad", "证照已过期", "Licence expired"),
+}
+
+
+def mask_id_number(code: str) -> str:
+    """Mask an ID card number for a public page: keep the first four and last four characters."""
+    code = code.strip()
+    if len(code) <= 8:
+        return code[:1] + "*" * max(len(code) - 1, 0)
+    return code[:4] + "*" * (len(code) - 8) + code[-4:]
+
+
+def licence_status(licence: Licence, at: datetime) -> str:
+    """valid, suspended, revoked, or expired (valid but past ``valid_until``, China calendar)."""
+    expired = licence.valid_until is not None and at.astimezone(CHINA_TZ).date() > licence.valid_until
+    if licence.status == "valid" and expired:
+        return "expired"
+    return licence.status
+
+
+def _t(zh: str, en: str) -> str:
+    """Both languages; CSS shows one."""
+    return f'<span class="zh" lang="zh-CN">{html.escape(zh)}</span><span class="en" lang="en">{html.escape(en)}</span>'
+
+
+_STYLE = """
+*{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,-apple-system,"Noto Sans CJK SC","WenQuanYi Zen Hei",
+sans-serif;color:#1d1d1f;background:#f4f5f7}main{max-width:34rem;margin:0 auto;padding:.75rem}
+header{display:flex;justify-content:space-between;align-items:center;gap:.5rem}
+header h1{font-size:1.05rem;margin:.4rem 0}
+button.lang{border:1px solid #c7c9cf;background:#fff;border-radius:1rem;padding:.2rem .8rem;font:inherit;
+font-size:.85rem}
+.card{background:#fff;border-radius:.8rem;padding:1rem;margin:.75rem 0;box-shadow:0 1px 3px rgba(0,0,0,.08)}
+.status{font-size:1.6rem;font-weight:700;margin:.1rem 0}.ok{color:#0a7a2f}.bad{color:#b00020}.warn{color:#9a5b00}
+dl{margin:0;display:grid;grid-template-columns:max-content 1fr;gap:.35rem .8rem}dt{color:#5f6368}
+dd{margin:0;word-break:break-all}
+#drop{display:block;margin:.6rem 0;border:2px dashed #9aa0a6;border-radius:.8rem;padding:1.2rem;text-align:center;
+cursor:pointer}#drop.over{border-color:#0a7a2f;background:#eef8f1}#drop input{display:none}
+#result ul{padding-left:1.2rem;margin:.4rem 0}small{color:#5f6368}.en{display:none}html[lang=en] .en{display:inline}
+html[lang=en] .zh{display:none}.verdict{font-size:1.35rem;font-weight:700}
+"""
+
+_SCRIPT = """
+(function(){
+var root=document.documentElement;
+function setLang(l){root.lang=l==='en'?'en':'zh-CN';var u=new URL(location.href);
+ if(l==='en'){u.searchParams.set('lang','en')}else{u.searchParams.delete('lang')}history.replaceState(null,'',u)}
+document.getElementById('lang').onclick=function(){setLang(root.lang==='en'?'zh':'en')};
+var drop=document.getElementById('drop');if(!drop)return;var input=document.getElementById('pdf');
+var out=document.getElementById('result');var id=drop.getAttribute('data-licence');
+var words={valid:['有效','valid','ok'],invalid:['无效','invalid','bad'],
+ modified:['文件在盖章后被修改','modified after sealing','bad'],indeterminate:['无法确认','indeterminate','warn']};
+function esc(s){var d=document.createElement('div');d.textContent=s;return d.innerHTML}
+function t(zh,en){return '<span class="zh" lang="zh-CN">'+esc(zh)+'</span>'+
+ '<span class="en" lang="en">'+esc(en)+'</span>'}
+function show(r){var w=words[r.verdict]||words.indeterminate;
+ var h='<p class="verdict '+w[2]+'" id="verdict" data-verdict="'+esc(r.verdict)+'">'+t(w[0],w[1])+'</p><ul>';
+ (r.messages||[]).forEach(function(m){var p=m.split(' / ');h+='<li>'+t(p[0],p.slice(1).join(' / ')||p[0])+'</li>'});
+ h+='</ul>';if(r.licence&&r.licence.id&&r.licence.id!==id){h+='<p class="bad">'+
+ t('注意：此文件是另一份证照（'+r.licence.id+'）','Note: this file is another licence ('+r.licence.id+')')+'</p>'}
+ h+='<p><small>'+esc(r.indication+(r.subindication?' / '+r.subindication:''))+'</small></p>';out.innerHTML=h}
+function send(f){if(!f)return;out.innerHTML='<p>'+t('正在核验…','Verifying…')+'</p>';var fd=new FormData();
+ fd.append('pdf',f,f.name);fetch('/v1/verify',{method:'POST',body:fd}).then(function(r){return r.json()})
+ .then(function(r){if(r.verdict){show(r)}else{out.innerHTML='<p class="bad">'+esc(r.detail||r.title||'error')+'</p>'}})
+ .catch(function(e){out.innerHTML='<p class="bad">'+t('核验失败，请重试','Verification failed, try again')+'</p>'})}
+drop.onclick=function(){input.click()};input.onchange=function(){send(input.files[0])};
+drop.ondragover=function(e){e.preventDefault();drop.classList.add('over')};
+drop.ondragleave=function(){drop.classList.remove('over')};
+drop.ondrop=function(e){e.preventDefault();drop.classList.remove('over');send(e.dataTransfer.files[0])};
+})();
+"""
+
+
+def _page(title: str, body: str, *, lang: str) -> str:
+    return (
+        f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="referrer" content="no-referrer">'
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body><main>"
+        "<header><h1>" + _t("证照核验", "Licence verification") + "</h1>"
+        '<button class="lang" id="lang" type="button">' + _t("English", "中文") + "</button></header>"
+        f"{body}</main><script>{_SCRIPT}</script></body></html>"
+    )
+
+
+def _not_found_body(licence_id: str) -> str:
+    return (
+        '<section class="card"><p class="status bad" id="status">'
+        + _t("未找到该证照", "Licence not found")
+        + "</p><p>"
+        + _t(
+            f"编号为 {licence_id} 的证照不在登记记录中。请核对二维码或链接；仿冒证照的二维码常指向不存在的记录。",
+            f"No licence with id {licence_id} is on record. Check the QR code or link; forged licences often "
+            "point to records that do not exist.",
+        )
+        + "</p></section>"
+    )
+
+
+def _licence_body(licence: Licence, at: datetime) -> str:
+    status = licence_status(licence, at)
+    css, zh, en = STATUS_WORDS.get(status, ("bad", status, status))
+    holder_code = ""
+    if licence.holder_code:
+        shown = mask_id_number(licence.holder_code) if licence.holder_code_type == "111" else licence.holder_code
+        holder_code = shown
+    sealed = licence.sealed_at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S")
+    validity = ""
+    if licence.valid_from or licence.valid_until:
+        start = licence.valid_from.isoformat() if licence.valid_from else licence.issue_date.isoformat()
+        end = licence.valid_until.isoformat() if licence.valid_until else "—"
+        validity = f"{start} — {end}"
+    rows = [
+        (("证照名称", "Licence type"), licence.licence_type),
+        (("证照编号", "Number"), licence.number),
+        (("持证主体", "Holder"), mask_name(licence.holder_name)),
+        (("主体代码", "Holder code"), holder_code),
+        (("发证机关", "Issued by"), licence.authority.name),
+        (("电子印章", "Seal"), licence.seal.name),
+        (("发证日期", "Issued on"), licence.issue_date.isoformat()),
+        (("有效期", "Valid"), validity),
+        (("盖章时间", "Sealed at"), f"{sealed} (UTC+08:00)"),
+        (("证照标识", "Identifier"), licence.identifier),
+    ]
+    items = "".join(f"<dt>{_t(*label)}</dt><dd>{html.escape(value)}</dd>" for label, value in rows if value)
+    reason = ""
+    if status != "valid" and licence.status_reason:
+        reason = f"<p>{html.escape(licence.status_reason)}</p>"
+    return (
+        f'<section class="card"><div>{_t("登记状态", "Status on record")}</div>'
+        f'<p class="status {css}" id="status" data-status="{status}">{_t(zh, en)}</p>{reason}'
+        f"<dl>{items}</dl></section>"
+        '<section class="card"><h2 style="font-size:1rem;margin:0 0 .5rem">'
+        + _t("核验您手中的文件", "Check the file you hold")
+        + f'</h2><label id="drop" data-licence="{html.escape(licence.id)}">'
+        '<input type="file" id="pdf" accept="application/pdf,.pdf">'
+        + _t("点击选择或拖入证照 PDF 文件", "Tap to choose, or drop the licence PDF here")
+        + '</label><div id="result" aria-live="polite"></div><p><small>'
+        + _t(
+            "文件只用于本次核验，不会被保存。登记状态显示的是发证机关的记录；文件核验检查您手中的 PDF 是否被篡改。",
+            "The file is used for this check only and is not stored. The status above is the issuer's record; "
+            "checking the file shows whether the PDF you hold was altered.",
+        )
+        + "</small></p></section>"
+    )
+
+
+def _load(instance: Instance, licence_id: str) -> Licence | None:
+    with instance.sessions() as session:
+        licence = session.get(Licence, licence_id)
+        if licence is not None:
+            _ = licence.authority.name, licence.seal.name  # load while the session is open
+        return licence
+
+
+class _PageCache:
+    """Rendered pages per (licence id, language) for a few seconds; bounded, thread-safe."""
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[tuple[str, str], tuple[float, int, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> tuple[int, str] | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None or found[0] < time.monotonic():
+                return None
+            return found[1], found[2]
+
+    def put(self, key: tuple[str, str], status: int, body: str) -> None:
+        with self._lock:
+            self._entries[key] = (time.monotonic() + PAGE_TTL, status, body)
+            self._entries.move_to_end(key)
+            while len(self._entries) > _MAX_CACHED:
+                self._entries.popitem(last=False)
+
+
+def _cache(instance: Instance) -> _PageCache:
+    found: _PageCache | None = getattr(instance, "_licence_pages", None)
+    if found is None:
+        found = _PageCache()
+        instance._licence_pages = found  # type: ignore[attr-defined]
+    return found
+
+
+def render_licence_page(instance: Instance, licence_id: str, *, lang: str, at: datetime) -> tuple[int, str]:
+    """(HTTP status, HTML) of the page for ``licence_id``."""
+    html_lang = "en" if lang == "en" else "zh-CN"
+    licence = _load(instance, licence_id) if len(licence_id) <= 64 else None
+    if licence is None:
+        title = "未找到证照 / Licence not found"
+        return 404, _page(title, _not_found_body(licence_id), lang=html_lang)
+    title = f"证照核验 {licence.number}"
+    return 200, _page(title, _licence_body(licence, at), lang=html_lang)
+
+
+_HEADERS = {
+    "Cache-Control": "no-cache",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+    "connect-src 'self'; img-src 'self' data:; form-action 'none'; base-uri 'none'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+@router.get(
+    "/v/{licence_id}",
+    response_class=HTMLResponse,
+    summary="Public licence page (opened by the QR code)",
+    responses={404: {"description": "No such licence: a 'not found' page"}},
+)
+async def licence_page(licence_id: str, instance: InstanceDep, lang: str = "zh") -> HTMLResponse:
+    """Licence summary (personal data masked), status on record, and a drop zone to verify the PDF one holds."""
+    key = (licence_id, "en" if lang == "en" else "zh")
+    cache = _cache(instance)
+    cached = cache.get(key)
+    if cached is None:
+        cached = await run_in_threadpool(render_licence_page, instance, licence_id, lang=key[1], at=datetime.now(UTC))
+        cache.put(key, *cached)
+    status, body = cached
+    return HTMLResponse(body, status_code=status, headers=_HEADERS)

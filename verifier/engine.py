@@ -1,0 +1,129 @@
+"""The verifier as an object: trust, revocation knowledge and the licence registry set once, many documents checked.
+
+Example::
+
+    from pathlib import Path
+
+    from verifier import Verifier, load_trust_roots
+    from verifier.registry import ServiceRegistry
+
+    verifier = Verifier.from_trust_roots(load_trust_roots(["one-seal-root.pem"]))
+    report = verifier.verify(Path("licence.pdf").read_bytes())
+    print(report.verdict, [(c.name, c.outcome.value) for c in report.checks])
+
+    # With the service's signed trust bundle (seal retirements, revocations) and online licence status:
+    online = Verifier.from_bundle(bundle, registry=ServiceRegistry("https://seal.example.gov.cn"))
+
+The checks run in the order of :data:`verifier.report.CHECK_ORDER`: structure, integrity, coverage, chain /
+revocation / time (offline, :func:`verifier.verify_pdf`), the seal's lifecycle (with a trust bundle,
+:mod:`verifier.policy`), then the licence's identity and status (with a registry, :mod:`verifier.registry`).
+
+What a ``Verifier`` keeps between documents, and why that cannot change a verdict: the validation policy object
+(trust roots, the revocation policy, the caller's CRLs parsed once) is built from the constructor's arguments
+only, and the registry remembers records by licence id for its own lifetime. Nothing derived from one document
+is reused for another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from verifier.bundle import TrustBundle
+from verifier.errors import InputError
+from verifier.registry import LicenceRegistry, check_licence
+from verifier.report import VerificationReport
+from verifier.verify import _check_arguments, _unfinished, _validation_spec, _verify, _with_lifecycle_check
+
+__all__ = ["Verifier", "load_crls"]
+
+
+def load_crls(paths: Iterable[str | Path]) -> list[bytes]:
+    """The CRLs in the files at ``paths`` (PEM or DER), as DER; :class:`InputError` naming a bad file."""
+    found: list[bytes] = []
+    for path in paths:
+        path = Path(path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read CRL file ({exc.strerror or exc})") from None
+        try:
+            crl = x509.load_pem_x509_crl(data) if b"-----BEGIN" in data else x509.load_der_x509_crl(data)
+        except ValueError:
+            raise InputError(f"{path}: not a CRL (expected PEM '-----BEGIN X509 CRL-----' or DER)") from None
+        found.append(crl.public_bytes(serialization.Encoding.DER))
+    return found
+
+
+class Verifier:
+    """Verifies sealed PDFs against fixed trust roots, optional trust bundle, CRLs and licence registry."""
+
+    def __init__(
+        self,
+        *,
+        trust_roots: Sequence[x509.Certificate],
+        bundle: TrustBundle | None = None,
+        crls: Sequence[bytes] = (),
+        registry: LicenceRegistry | None = None,
+    ) -> None:
+        """Prefer the named constructors :meth:`from_trust_roots` and :meth:`from_bundle`."""
+        if not trust_roots:
+            raise InputError("at least one trust root is required")
+        self.trust_roots = tuple(trust_roots)
+        self.bundle = bundle
+        self.crls = tuple(crls)
+        self.registry = registry
+        self._spec = _validation_spec(self.trust_roots, self.crls)
+
+    @classmethod
+    def from_trust_roots(
+        cls,
+        certs: Sequence[x509.Certificate],
+        *,
+        crls: Sequence[bytes] = (),
+        registry: LicenceRegistry | None = None,
+    ) -> Verifier:
+        """Trust ``certs`` (PKI only: chain, revocation, time; no seal lifecycle rules)."""
+        return cls(trust_roots=certs, crls=crls, registry=registry)
+
+    @classmethod
+    def from_bundle(
+        cls,
+        bundle: TrustBundle,
+        *,
+        crls: Sequence[bytes] = (),
+        registry: LicenceRegistry | None = None,
+    ) -> Verifier:
+        """Trust the root of an already checked bundle (:func:`verifier.bundle.load_trust_bundle`) and judge
+        seals by its lifecycle data: retired at a cut-over, revoked, key compromised since a date."""
+        return cls(trust_roots=[bundle.root], bundle=bundle, crls=crls, registry=registry)
+
+    async def verify_async(self, pdf: bytes, *, at: datetime | None = None, file: str = "") -> VerificationReport:
+        """:meth:`verify` for callers inside an event loop."""
+        clock = _check_arguments(self.trust_roots, at)
+        try:
+            report = await _verify(pdf, self._spec, clock, file, self.trust_roots)
+            if self.bundle is not None:
+                from verifier.policy import apply_lifecycle_policy
+
+                report = _with_lifecycle_check(report, apply_lifecycle_policy(report, self.bundle, at=clock))
+            if self.registry is not None:
+                report = check_licence(report, pdf, self.registry, at=clock)
+            return report
+        except Exception as exc:  # a verifier bug or a file pyHanko chokes on: never a traceback, an honest answer
+            return _unfinished(file, exc)
+
+    def verify(self, pdf: bytes, *, at: datetime | None = None, file: str = "") -> VerificationReport:
+        """Verify ``pdf`` with the clock at ``at`` (default now, timezone-aware); never raises for a bad document."""
+        import asyncio
+
+        return asyncio.run(self.verify_async(pdf, at=at, file=file))
+
+    def __repr__(self) -> str:
+        names = ", ".join(root.subject.rfc4514_string() for root in self.trust_roots)
+        extras = [x for x in ("bundle" if self.bundle else "", f"{len(self.crls)} CRLs" if self.crls else "") if x]
+        return f"Verifier(roots=[{names}]{', ' + ', '.join(extras) if extras else ''})"
