@@ -3,10 +3,11 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-export SEAL_HOME ?= $(CURDIR)/.seal
 HOST ?= 127.0.0.1
 PORT ?= 8000
-export SEAL_PUBLIC_URL ?= http://$(HOST):$(PORT)
+# Only `make run` sets the instance; tests make their own instances and must not inherit one.
+run: export SEAL_HOME ?= $(CURDIR)/.seal
+run: export SEAL_PUBLIC_URL ?= http://$(HOST):$(PORT)
 
 # Debian packages: what the service needs to run, and what the tests need on top (independent verifiers).
 RUN_DEBS := fonts-wqy-zenhei

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from seal_service.errors import ConfigurationError
 from seal_service.settings import DEVELOPMENT_PASSPHRASE, Settings
+
+
+@pytest.fixture(autouse=True)
+def _no_instance_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # These tests state what the settings are; an instance set in the caller's shell must not leak in.
+    for key in [k for k in os.environ if k.startswith("SEAL_")]:
+        monkeypatch.delenv(key)
 
 
 def test_development_falls_back_to_the_development_passphrase() -> None:
