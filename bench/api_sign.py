@@ -17,6 +17,7 @@ import asyncio
 import multiprocessing
 import os
 import platform
+import resource
 import statistics
 import sys
 import tempfile
@@ -124,9 +125,12 @@ def main() -> None:
             asyncio.run(
                 http_load(served.url, token, pdf, total=4 * args.workers, clients=args.workers, level=args.level)
             )
+            cpu_before = resource.getrusage(resource.RUSAGE_SELF)
             http_wall, latencies = asyncio.run(
                 http_load(served.url, token, pdf, total=args.requests, clients=args.clients, level=args.level)
             )
+            cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+            client_cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
         finally:
             served.stop()
         process_wall = in_process(settings, total=args.requests, workers=args.workers, level=args.level, pdf=pdf)
@@ -145,6 +149,11 @@ def main() -> None:
     print(f"{'leg':<22} {'licences/s':>11} {'p50 ms':>8} {'p99 ms':>8}")
     print(f"{'HTTP API':<22} {http_rate:>11.1f} {p50:>8.1f} {p99:>8.1f}")
     print(f"{'in-process':<22} {process_rate:>11.1f} {'-':>8} {'-':>8}")
+    cores = os.cpu_count() or 2
+    print(
+        f"load generator CPU: {client_cpu:.1f} s in {http_wall:.1f} s wall = "
+        f"{100 * client_cpu / (http_wall * cores):.0f} % of the {cores} cores, taken from the server's share"
+    )
     print(
         f"HTTP + bookkeeping overhead: {overhead * 100:.1f} % of in-process cost (target <= 15 %): "
         f"{'met' if overhead <= 0.15 else 'missed'}"

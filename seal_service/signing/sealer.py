@@ -2,7 +2,7 @@
 
 Example::
 
-    >>> sealed = instance.sealer.seal_pdf(pdf_bytes, seal=material, level=PadesLevel.B_LTA,
+    >>> sealed = instance.sealer.seal_pdf(pdf_bytes, material=material, level=PadesLevel.B_LTA,
     ...                                   text=StampText(...), at=now)            # doctest: +SKIP
 
 What makes it fast (see docs/performance.md): the private key, the pyHanko signer object, the certificate
