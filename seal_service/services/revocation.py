@@ -33,10 +33,11 @@ OCSP_VALIDITY = timedelta(hours=12)
 def _reason(value: str | None) -> x509.ReasonFlags | None:
     if not value:
         return None
-    for flag in x509.ReasonFlags:
-        if flag.value == value or flag.name.replace("_", "").lower() == value.replace("_", "").lower():
-            return flag
-    return x509.ReasonFlags.unspecified
+    # The registry stores ReasonFlags values ("keyCompromise", "cessationOfOperation", ...).
+    try:
+        return x509.ReasonFlags(value)
+    except ValueError:
+        return x509.ReasonFlags.unspecified
 
 
 def _entries_digest(entries: list[RevokedEntry]) -> str:

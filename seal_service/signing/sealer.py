@@ -136,6 +136,8 @@ class SealMaterial:
     signer: KeyHoldingSigner
     appearance: SealAppearance
     is_rsa: bool
+    dss_certificates_der: tuple[bytes, ...]
+    """The seal certificate and the service certificates that go into the DSS, encoded once per seal."""
 
 
 def _to_asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
@@ -178,6 +180,13 @@ class Sealer:
                     extra_chars=names,
                 ),
                 is_rsa=isinstance(key, rsa.RSAPrivateKey),
+                dss_certificates_der=(
+                    certificate_der,
+                    *(
+                        pki.certificate(role).public_bytes(serialization.Encoding.DER)
+                        for role in (PkiRole.SEAL_CA, PkiRole.ROOT, PkiRole.TSA, PkiRole.OCSP)
+                    ),
+                ),
             )
             self._materials[certificate_id] = material
             return material
@@ -195,14 +204,9 @@ class Sealer:
 
     def _validation_material(self, material: SealMaterial, at: datetime) -> tuple[list, list, list]:  # type: ignore[type-arg]
         """Certificates, OCSP responses and CRLs that let anyone validate the signature offline, for good."""
-        from seal_service.instance import PkiRole
-
-        pki = self._instance.pki
         revocation = self._instance.revocation
-        certs = [
-            _to_asn1(material.certificate),
-            *(_to_asn1(pki.certificate(role)) for role in (PkiRole.SEAL_CA, PkiRole.ROOT, PkiRole.TSA, PkiRole.OCSP)),
-        ]
+        # Fresh asn1crypto objects per signature (they are not thread-safe), parsed from DER encoded once per seal.
+        certs = [asn1_x509.Certificate.load(der) for der in material.dss_certificates_der]
         ocsps = [asn1_ocsp.OCSPResponse.load(revocation.ocsp.response_for(material.certificate, at=at))]
         crls = [asn1_crl.CertificateList.load(revocation.crl(role, at=at)) for role in ("root", "seal-ca")]
         return certs, ocsps, crls
