@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -75,6 +76,11 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     settings.check_startup()
+    if "signing_processes" not in settings.model_fields_set:
+        # Seal in processes beside each API worker, as many as cores, so that sealing never shares a GIL with an
+        # event loop and any worker can use every core while others are idle (seal_service.api.workers). The
+        # workers read their settings from the environment.
+        os.environ["SEAL_SIGNING_PROCESSES"] = str(os.cpu_count() or 2)
     base = settings.public_url
     print(f"one-seal service on http://{args.host}:{args.port}  (public URL {base})", flush=True)
     print(f"  API docs       {base}/docs", flush=True)

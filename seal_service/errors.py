@@ -68,6 +68,14 @@ class NotAuthorised(SealServiceError):
     title = "Not authorised"
 
 
+class SealingUnavailable(SealServiceError):
+    """The sealing process of this API worker stopped; nothing was issued, and the request may be retried."""
+
+    status = 503
+    slug = "sealing-unavailable"
+    title = "Sealing temporarily unavailable"
+
+
 class KeyUnavailable(SealServiceError):
     """A key reference cannot be resolved or the key cannot be unlocked."""
 

@@ -98,6 +98,17 @@ class Settings(BaseSettings):
         ge=0,
         description="How often the API pre-produces CRLs, OCSP responses and the trust bundle; 0 turns it off.",
     )
+    signing_processes: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Sealing processes per API worker; 0 seals in threads of the worker itself. `serve` sets it to "
+            "the number of cores when left unset, so that sealing never shares a GIL with an event loop."
+        ),
+    )
+    signing_threads: int = Field(
+        default=0, ge=0, description="Sealing threads per API worker when signing_processes is 0; 0 = one per core."
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from seal_service.api.deps import InstanceDep, require_role
-from seal_service.api.workers import run_sealing
+from seal_service.api.workers import seal_in_pool, sealing_lifespan
 from seal_service.errors import InvalidInput, NotAuthorised, NotFound
 from seal_service.instance import Instance
 from seal_service.services import idempotency
@@ -24,12 +24,11 @@ from seal_service.services.sealing import (
     change_licence_status,
     get_licence,
     get_licence_pdf,
-    seal_licence,
 )
 from seal_service.signing.sealer import PadesLevel
 from seal_service.storage.models import Licence, Seal
 
-router = APIRouter(prefix="/v1/licences", tags=["licences"])
+router = APIRouter(prefix="/v1/licences", tags=["licences"], lifespan=sealing_lifespan)
 ApprovalSystem = Annotated[Caller, Depends(require_role(Role.APPROVAL_SYSTEM))]
 
 
@@ -188,9 +187,7 @@ async def create_licence(
             licence = await run_in_threadpool(get_licence, instance, claim.existing_licence_id)
             return JSONResponse(json.loads(_out(instance, licence).model_dump_json()), status_code=200)
     try:
-        sealed = await run_sealing(
-            lambda: seal_licence(instance, data, request, actor=f"apikey:{caller.key_id}", at=at)
-        )
+        sealed = await seal_in_pool(instance, data, request, actor=f"apikey:{caller.key_id}", at=at)
     except BaseException:
         if claim is not None:
             await run_in_threadpool(idempotency.release, instance, claim.record_id)
