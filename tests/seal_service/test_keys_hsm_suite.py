@@ -1,8 +1,9 @@
 """The signing test suite once more with every seal key in a SoftHSM2 token instead of a file.
 
-The sealing tests, the independent-verifier tests (pyHanko AdES, poppler pdfsig, QR) and the rotation-under-load
-test run in a child pytest with ``SEAL_TEST_KEY_BACKEND=pkcs11``: every test instance then generates its seal
-keys in the token (``make_instance`` asserts that no seal key is a file), and the same assertions must hold.
+The sealing tests, the independent-verifier tests (pyHanko AdES, poppler pdfsig, QR), the rotation-under-load
+test and the API's sealing-process tests run in a child pytest with ``SEAL_TEST_KEY_BACKEND=pkcs11``: every test
+instance then generates its seal keys in the token (``make_instance`` asserts that no seal key is a file), and the
+same assertions must hold.
 
 Run it alone with ``SEAL_TEST_KEY_BACKEND=pkcs11 pytest tests/seal_service/test_sealing.py ...``.
 """
@@ -23,6 +24,7 @@ SUITE = [
     "tests/seal_service/test_sealing.py",
     "tests/e2e/test_independent_verifiers.py",
     "tests/e2e/test_rotation_concurrent.py::test_rotation_under_load_keeps_every_licence_valid",
+    "tests/seal_service/api/test_sealing_processes.py",  # sealing processes open PKCS#11 sessions of their own
 ]
 
 
