@@ -7,7 +7,7 @@ import importlib
 from fastapi import FastAPI
 
 from seal_service import __version__
-from seal_service.api import problems, protocols, public
+from seal_service.api import licence_page, problems, protocols, public
 from seal_service.api.limits import UploadLimit
 from seal_service.instance import Instance
 from seal_service.settings import Settings
@@ -26,7 +26,8 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
     """Build the application; refuses unsafe settings (e.g. production with a development passphrase)."""
     settings = settings or (instance.settings if instance else Settings())
     settings.check_startup()
-    app = FastAPI(
+    # Answers cached QR pages (GET /v/{id}) ahead of FastAPI and every middleware: see licence_page.
+    app = licence_page.AppWithLicencePages(
         title="One-seal service",
         version=__version__,
         description=(
