@@ -19,7 +19,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -66,38 +65,6 @@ def _load() -> str:
     return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
 
 
-def _process_tree_cpu(pid: int) -> float:
-    """CPU seconds (user + system) used so far by ``pid`` and its descendants (Linux /proc; 0 elsewhere)."""
-    total = 0.0
-    pending = [pid]
-    tick = os.sysconf("SC_CLK_TCK")
-    while pending:
-        current = pending.pop()
-        try:
-            fields = Path(f"/proc/{current}/stat").read_text().rpartition(")")[2].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-            for task in Path(f"/proc/{current}/task").iterdir():
-                pending.extend(int(c) for c in (task / "children").read_text().split())
-        except OSError:
-            continue
-    return total
-
-
-def _wait_until_idle(pid: int, *, timeout: float = 120.0) -> float:
-    """Wait until the server's processes stop starting up: ``serve`` answers /healthz before each worker's sealing
-    processes have imported and warmed up, seconds of CPU that would otherwise land in the first measurement.
-    Returns the seconds waited."""
-    started = time.monotonic()
-    quiet = 0
-    last = _process_tree_cpu(pid)
-    while quiet < 3 and time.monotonic() - started < timeout:
-        time.sleep(0.5)
-        now = _process_tree_cpu(pid)
-        quiet = quiet + 1 if now - last < 0.05 else 0
-        last = now
-    return time.monotonic() - started
-
-
 def _wrk(url: str, seconds: float, concurrency: int) -> dict[str, float]:
     """Run wrk (C, so the load generator costs the shared cores little) and read its figures."""
     out = subprocess.run(
@@ -136,6 +103,7 @@ def main() -> None:
     parser.add_argument("--python-client", action="store_true", help="use the httpx load generator even with wrk")
     args = parser.parse_args()
 
+    from bench._serving import process_tree_cpu, wait_until_idle
     from seal_service.services.sealing import LicenceRequest, seal_licence
     from tests.conftest import make_instance, make_settings
     from tests.support.pdfs import sample_licence_pdf
@@ -163,22 +131,21 @@ def main() -> None:
 
     print(f"machine before the server started: {_load()}")
     served = ServedInstance(settings, port, workers=args.workers)
-    # The bench reads the server's CPU time from /proc; ServedInstance keeps its process to itself.
-    server_pid = served._process.pid
+    server_pid = served.pid
     print(
         f"load generator: {'wrk (Debian package), one thread' if use_wrk else 'httpx (Python); install wrk'}; "
         f"{args.concurrency} connections, {args.workers} server workers, same 2 cores"
     )
     met_all = True
     try:
-        print(f"server idle {_wait_until_idle(server_pid):.1f} s after it first answered /healthz")
+        print(f"server idle {wait_until_idle(server_pid):.1f} s after it first answered /healthz")
         if args.warmup > 0:
             load(args.warmup)
         for run in range(1, args.runs + 1):
             before = _load()
-            cpu_before = _process_tree_cpu(server_pid)
+            cpu_before = process_tree_cpu(server_pid)
             figures = load(args.seconds)
-            cpu = _process_tree_cpu(server_pid) - cpu_before
+            cpu = process_tree_cpu(server_pid) - cpu_before
             rate = figures["requests"] / figures["seconds"]
             met = rate >= 2000 and figures["p99_ms"] < 25 and figures["errors"] == 0
             met_all = met_all and met

@@ -187,16 +187,15 @@ async def create_licence(
             licence = await run_in_threadpool(get_licence, instance, claim.existing_licence_id)
             return JSONResponse(json.loads(_out(instance, licence).model_dump_json()), status_code=200)
     try:
-        sealed = await seal_in_pool(instance, data, request, actor=f"apikey:{caller.key_id}", at=at)
+        licence = await seal_in_pool(instance, data, request, actor=f"apikey:{caller.key_id}", at=at)
     except BaseException:
         if claim is not None:
             await run_in_threadpool(idempotency.release, instance, claim.record_id)
         raise
     if claim is not None:
-        await run_in_threadpool(idempotency.complete, instance, claim.record_id, sealed.licence_id)
-    licence = await run_in_threadpool(get_licence, instance, sealed.licence_id)
+        await run_in_threadpool(idempotency.complete, instance, claim.record_id, licence.id)
     body = json.loads(_out(instance, licence).model_dump_json())
-    return JSONResponse(body, status_code=201, headers={"Location": f"/v1/licences/{sealed.licence_id}"})
+    return JSONResponse(body, status_code=201, headers={"Location": f"/v1/licences/{licence.id}"})
 
 
 @router.get("/{licence_id}", response_model=LicenceOut, summary="A licence record")

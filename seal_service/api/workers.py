@@ -30,8 +30,9 @@ from starlette.concurrency import run_in_threadpool
 
 from seal_service.errors import SealingUnavailable
 from seal_service.instance import Instance
-from seal_service.services.sealing import LicenceRequest, SealedLicence, seal_licence
+from seal_service.services.sealing import LicenceRequest, get_licence, seal_licence
 from seal_service.settings import Settings
+from seal_service.storage.models import Licence
 
 _pools: weakref.WeakKeyDictionary[Instance, Executor] = weakref.WeakKeyDictionary()
 _pools_lock = threading.Lock()
@@ -62,9 +63,14 @@ def _warm_process() -> None:
         _process_instance.lifecycle.state(session)
 
 
-def _seal_in_process(pdf: bytes, request: LicenceRequest, actor: str, at: datetime) -> SealedLicence:
+def _seal_and_read_back(instance: Instance, pdf: bytes, request: LicenceRequest, actor: str, at: datetime) -> Licence:
+    """Seal and record; the licence record as stored (a detached row: small to send back, unlike the PDF)."""
+    return get_licence(instance, seal_licence(instance, pdf, request, actor=actor, at=at).licence_id)
+
+
+def _seal_in_process(pdf: bytes, request: LicenceRequest, actor: str, at: datetime) -> Licence:
     assert _process_instance is not None, "sealing process not initialised"
-    return seal_licence(_process_instance, pdf, request, actor=actor, at=at)
+    return _seal_and_read_back(_process_instance, pdf, request, actor, at)
 
 
 def sealing_pool(instance: Instance) -> Executor:
@@ -94,10 +100,9 @@ def _forget(instance: Instance, pool: Executor) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
-async def seal_in_pool(
-    instance: Instance, pdf: bytes, request: LicenceRequest, *, actor: str, at: datetime
-) -> SealedLicence:
-    """Seal and record a licence off the event loop; errors are the service's own, as from ``seal_licence``."""
+async def seal_in_pool(instance: Instance, pdf: bytes, request: LicenceRequest, *, actor: str, at: datetime) -> Licence:
+    """Seal and record a licence off the event loop and return its record; errors are the service's own, as from
+    ``seal_licence``."""
     loop = asyncio.get_running_loop()
     pool = sealing_pool(instance)
     if isinstance(pool, ProcessPoolExecutor):
@@ -108,7 +113,7 @@ async def seal_in_pool(
             # its last step, so the licence was recorded whole or not at all; the next request gets a fresh pool.
             _forget(instance, pool)
             raise SealingUnavailable("the sealing process stopped unexpectedly; retry the request") from None
-    return await loop.run_in_executor(pool, lambda: seal_licence(instance, pdf, request, actor=actor, at=at))
+    return await loop.run_in_executor(pool, _seal_and_read_back, instance, pdf, request, actor, at)
 
 
 @asynccontextmanager

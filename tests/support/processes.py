@@ -55,6 +55,11 @@ class ServedInstance:
         self.stop()
         raise RuntimeError("server did not start")
 
+    @property
+    def pid(self) -> int:
+        """The process id of ``seal-service serve`` (its workers and sealing processes are its descendants)."""
+        return self._process.pid
+
     def stop(self) -> None:
         """Stop the server and its workers."""
         self._process.terminate()
