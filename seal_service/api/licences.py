@@ -26,7 +26,7 @@ from seal_service.services.sealing import (
     get_licence_pdf,
 )
 from seal_service.signing.sealer import PadesLevel
-from seal_service.storage.models import Licence, Seal
+from seal_service.storage.models import Licence
 
 router = APIRouter(prefix="/v1/licences", tags=["licences"], lifespan=sealing_lifespan)
 ApprovalSystem = Annotated[Caller, Depends(require_role(Role.APPROVAL_SYSTEM))]
@@ -104,18 +104,6 @@ def _own_licence(instance: Instance, licence_id: str, caller: Caller) -> Licence
     return licence
 
 
-def _check_seal_belongs(instance: Instance, seal_id: str, caller: Caller) -> None:
-    with instance.sessions() as session:
-        seal = session.get(Seal, seal_id)
-        if seal is None:
-            raise NotFound(f"unknown seal {seal_id!r}", field="seal_id")
-        if seal.authority_id != caller.authority_id:
-            raise NotAuthorised(
-                f"the key {caller.key_id} belongs to {caller.authority_code}; it may not use seal {seal_id}",
-                field="seal_id",
-            )
-
-
 @router.post(
     "",
     status_code=201,
@@ -160,8 +148,9 @@ async def create_licence(
             f"licence type {licence_type_code} does not match item {item_code} ({item.licence_type_code})",
             field="licence_type_code",
         )
+    if caller.authority_id is None:
+        raise NotAuthorised(f"the key {caller.key_id} is bound to no authority; it may not seal", field="seal_id")
     chosen_seal = seal_id or seal_id_for(caller.authority_code or "")
-    await run_in_threadpool(_check_seal_belongs, instance, chosen_seal, caller)
     request = LicenceRequest(
         item_code=item_code,
         holder_name=holder_name,
@@ -187,7 +176,10 @@ async def create_licence(
             licence = await run_in_threadpool(get_licence, instance, claim.existing_licence_id)
             return JSONResponse(json.loads(_out(instance, licence).model_dump_json()), status_code=200)
     try:
-        licence = await seal_in_pool(instance, data, request, actor=f"apikey:{caller.key_id}", at=at)
+        # The seal must be the caller's authority's own (checked where the seal is loaded, in the sealing process).
+        licence = await seal_in_pool(
+            instance, data, request, actor=f"apikey:{caller.key_id}", at=at, for_authority_id=caller.authority_id
+        )
     except BaseException:
         if claim is not None:
             await run_in_threadpool(idempotency.release, instance, claim.record_id)

@@ -63,14 +63,19 @@ def _warm_process() -> None:
         _process_instance.lifecycle.state(session)
 
 
-def _seal_and_read_back(instance: Instance, pdf: bytes, request: LicenceRequest, actor: str, at: datetime) -> Licence:
+def _seal_and_read_back(
+    instance: Instance, pdf: bytes, request: LicenceRequest, actor: str, at: datetime, for_authority_id: int | None
+) -> Licence:
     """Seal and record; the licence record as stored (a detached row: small to send back, unlike the PDF)."""
-    return get_licence(instance, seal_licence(instance, pdf, request, actor=actor, at=at).licence_id)
+    sealed = seal_licence(instance, pdf, request, actor=actor, at=at, for_authority_id=for_authority_id)
+    return get_licence(instance, sealed.licence_id)
 
 
-def _seal_in_process(pdf: bytes, request: LicenceRequest, actor: str, at: datetime) -> Licence:
+def _seal_in_process(
+    pdf: bytes, request: LicenceRequest, actor: str, at: datetime, for_authority_id: int | None
+) -> Licence:
     assert _process_instance is not None, "sealing process not initialised"
-    return _seal_and_read_back(_process_instance, pdf, request, actor, at)
+    return _seal_and_read_back(_process_instance, pdf, request, actor, at, for_authority_id)
 
 
 def sealing_pool(instance: Instance) -> Executor:
@@ -100,20 +105,28 @@ def _forget(instance: Instance, pool: Executor) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
-async def seal_in_pool(instance: Instance, pdf: bytes, request: LicenceRequest, *, actor: str, at: datetime) -> Licence:
+async def seal_in_pool(
+    instance: Instance,
+    pdf: bytes,
+    request: LicenceRequest,
+    *,
+    actor: str,
+    at: datetime,
+    for_authority_id: int | None = None,
+) -> Licence:
     """Seal and record a licence off the event loop and return its record; errors are the service's own, as from
-    ``seal_licence``."""
+    ``seal_licence`` (which see for ``for_authority_id``)."""
     loop = asyncio.get_running_loop()
     pool = sealing_pool(instance)
     if isinstance(pool, ProcessPoolExecutor):
         try:
-            return await loop.run_in_executor(pool, _seal_in_process, pdf, request, actor, at)
+            return await loop.run_in_executor(pool, _seal_in_process, pdf, request, actor, at, for_authority_id)
         except BrokenProcessPool:
             # A sealing process died (killed, out of memory). seal_licence records a licence in one transaction,
             # its last step, so the licence was recorded whole or not at all; the next request gets a fresh pool.
             _forget(instance, pool)
             raise SealingUnavailable("the sealing process stopped unexpectedly; retry the request") from None
-    return await loop.run_in_executor(pool, _seal_and_read_back, instance, pdf, request, actor, at)
+    return await loop.run_in_executor(pool, _seal_and_read_back, instance, pdf, request, actor, at, for_authority_id)
 
 
 @asynccontextmanager

@@ -183,8 +183,20 @@ def load_material(instance: Instance, seal: Seal, cert: SealCertificate) -> Seal
     )
 
 
-def seal_licence(instance: Instance, pdf: bytes, request: LicenceRequest, *, actor: str, at: datetime) -> SealedLicence:
-    """Seal ``pdf`` as a licence for ``request`` at time ``at``; record and audit it."""
+def seal_licence(
+    instance: Instance,
+    pdf: bytes,
+    request: LicenceRequest,
+    *,
+    actor: str,
+    at: datetime,
+    for_authority_id: int | None = None,
+) -> SealedLicence:
+    """Seal ``pdf`` as a licence for ``request`` at time ``at``; record and audit it.
+
+    ``for_authority_id``: the authority the caller acts for (an approval system's API key); the seal must be one of
+    that authority's own (:class:`NotAuthorised` otherwise), whatever the catalogue would allow.
+    """
     if at.tzinfo is None:
         raise InvalidInput("sealing time must be timezone-aware")
     _check_request(request)
@@ -196,6 +208,11 @@ def seal_licence(instance: Instance, pdf: bytes, request: LicenceRequest, *, act
         seal = session.get(Seal, request.seal_id)
         if seal is None:
             raise NotFound(f"unknown seal {request.seal_id!r}", field="seal_id")
+        if for_authority_id is not None and seal.authority_id != for_authority_id:
+            raise NotAuthorised(
+                f"seal {request.seal_id} belongs to another authority; the caller may use only its own seals",
+                field="seal_id",
+            )
         authority = seal.authority
         cert = _usable_certificate(instance, seal, at, lifecycle)
         _check_authorised(item, authority, at)

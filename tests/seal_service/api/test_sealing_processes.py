@@ -75,3 +75,10 @@ def test_a_dead_sealing_process_costs_one_503_and_a_fresh_one_takes_over(process
     again = _post(client, keys.city, licence_pdf)
     assert again.status_code == 201, again.text
     assert _licence_count(instance) == count + 1
+
+
+def test_a_foreign_seal_is_refused_inside_the_sealing_process(process_api, keys, licence_pdf) -> None:  # type: ignore[no-untyped-def]
+    client, instance, _ = process_api
+    count = _licence_count(instance)
+    _is_problem(_post(client, keys.county, licence_pdf, seal_id="jc-bureau-approval"), 403, "seal_id", "another")
+    assert _licence_count(instance) == count
