@@ -15,7 +15,7 @@ The two tables (error correction blocks, alignment pattern centres) are the stan
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cache
+from functools import cache, lru_cache
 
 __all__ = ["QRDecodeError", "decode_matrix"]
 
@@ -178,10 +178,12 @@ def _read_format(dark: Sequence[Sequence[bool]]) -> tuple[int, int]:
     raise QRDecodeError("the format information is damaged")
 
 
-def _codewords(dark: Sequence[Sequence[bool]], version: int, mask: int) -> list[int]:
-    n = len(dark)
+@lru_cache(maxsize=128)
+def _reading_order(n: int, version: int, mask: int) -> tuple[tuple[int, int, int], ...]:
+    """The data modules in reading order with their mask bit: (row, column, mask), a pure function of the symbol
+    size, version and mask pattern (so computed once per kind of symbol)."""
     function = _function_modules(version)
-    bits: list[int] = []
+    order: list[tuple[int, int, int]] = []
     upward = True
     col = n - 1
     while col > 0:
@@ -191,10 +193,21 @@ def _codewords(dark: Sequence[Sequence[bool]], version: int, mask: int) -> list[
         for r in rows:
             for c in (col, col - 1):
                 if (r, c) not in function:
-                    bits.append(int(dark[r][c]) ^ int(_mask(mask, r, c)))
+                    order.append((r, c, int(_mask(mask, r, c))))
         upward = not upward
         col -= 2
-    return [int("".join(map(str, bits[i : i + 8])), 2) for i in range(0, len(bits) - len(bits) % 8, 8)]
+    return tuple(order)
+
+
+def _codewords(dark: Sequence[Sequence[bool]], version: int, mask: int) -> list[int]:
+    bits = [int(dark[r][c]) ^ m for r, c, m in _reading_order(len(dark), version, mask)]
+    words = []
+    for i in range(0, len(bits) - len(bits) % 8, 8):
+        value = 0
+        for bit in bits[i : i + 8]:
+            value = (value << 1) | bit
+        words.append(value)
+    return words
 
 
 def _syndromes_zero(block: list[int], ec_count: int) -> bool:

@@ -36,7 +36,10 @@ def _sid_certificate(signed_data: Any, signer_info: Any) -> asn1_x509.Certificat
         cert: asn1_x509.Certificate = choice.chosen
         if sid.name == "issuer_and_serial_number":
             wanted = sid.chosen
-            if cert.serial_number == wanted["serial_number"].native and cert.issuer == wanted["issuer"]:
+            if cert.serial_number != wanted["serial_number"].native:
+                continue
+            # Byte-equal names are equal names: asn1crypto's (normalising) comparison only when the bytes differ.
+            if cert.issuer.dump() == wanted["issuer"].dump() or cert.issuer == wanted["issuer"]:
                 return cert
         elif sid.name == "subject_key_identifier" and cert.key_identifier == sid.chosen.native:
             return cert

@@ -20,8 +20,11 @@ revocation / time (offline, :func:`verifier.verify_pdf`), the seal's lifecycle (
 
 What a ``Verifier`` keeps between documents, and why that cannot change a verdict: the validation policy object
 (trust roots, the revocation policy, the caller's CRLs parsed once) is built from the constructor's arguments
-only, and the registry remembers records by licence id for its own lifetime. Nothing derived from one document
-is reused for another.
+only, and the registry remembers records by licence id for its own lifetime. The fast path
+(:mod:`verifier._fastpath`, on unless ``fast_path=False``) keeps, per process, facts that are pure functions of
+the exact bytes they are keyed by (a certificate's or CRL's parse, whether a signature verifies under a key);
+everything that depends on the time, the trust roots or the document is evaluated per document, and no verdict
+is reused (docs/verification.md, "Caching and why it cannot change a verdict").
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from verifier._fastpath import FastPath
 from verifier.bundle import TrustBundle
 from verifier.errors import InputError
 from verifier.registry import LicenceRegistry, check_licence
@@ -69,8 +73,10 @@ class Verifier:
         bundle: TrustBundle | None = None,
         crls: Sequence[bytes] = (),
         registry: LicenceRegistry | None = None,
+        fast_path: bool = True,
     ) -> None:
-        """Prefer the named constructors :meth:`from_trust_roots` and :meth:`from_bundle`."""
+        """Prefer the named constructors :meth:`from_trust_roots` and :meth:`from_bundle`. ``fast_path=False``
+        sends every document through pyHanko's full validation (same verdicts, slower)."""
         if not trust_roots:
             raise InputError("at least one trust root is required")
         self.trust_roots = tuple(trust_roots)
@@ -78,6 +84,7 @@ class Verifier:
         self.crls = tuple(crls)
         self.registry = registry
         self._spec = _validation_spec(self.trust_roots, self.crls)
+        self._fast = FastPath(self.trust_roots, self.crls) if fast_path else None
 
     @classmethod
     def from_trust_roots(
@@ -106,7 +113,7 @@ class Verifier:
         """:meth:`verify` for callers inside an event loop."""
         clock = _check_arguments(self.trust_roots, at)
         try:
-            report = await _verify(pdf, self._spec, clock, file, self.trust_roots)
+            report = await _verify(pdf, self._spec, clock, file, self.trust_roots, self._fast)
             if self.bundle is not None:
                 from verifier.policy import apply_lifecycle_policy
 

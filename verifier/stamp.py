@@ -19,8 +19,11 @@ error-free QR code. A stamp of another shape (another issuer's) simply yields ``
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -95,7 +98,10 @@ def _qr_url(content: bytes) -> str | None:
     return None
 
 
-def _to_unicode(cmap: bytes) -> dict[bytes, str]:
+@functools.lru_cache(maxsize=256)
+def _to_unicode(cmap: bytes) -> Mapping[bytes, str]:
+    """The ToUnicode table of a CMap (a pure function of its bytes, so cached: every licence of a seal shares
+    its font subset). Read-only: callers share it."""
     table: dict[bytes, str] = {}
     for section in _BFCHAR.findall(cmap):
         for src, dst in _HEXPAIR.findall(section):
@@ -106,10 +112,10 @@ def _to_unicode(cmap: bytes) -> dict[bytes, str]:
             first = int(dst, 16)
             for offset in range(min(end - start + 1, 65536)):
                 table[(start + offset).to_bytes(width, "big")] = chr(first + offset)
-    return table
+    return MappingProxyType(table)
 
 
-def _text_lines(content: bytes, fonts: dict[str, dict[bytes, str]]) -> list[str]:
+def _text_lines(content: bytes, fonts: dict[str, Mapping[bytes, str]]) -> list[str]:
     lines = []
     for font_name, hex_text in _SHOW.findall(content):
         table = fonts.get(font_name.decode("ascii", "replace"))
@@ -121,8 +127,8 @@ def _text_lines(content: bytes, fonts: dict[str, dict[bytes, str]]) -> list[str]
     return lines
 
 
-def _fonts(resources: Any) -> dict[str, dict[bytes, str]]:
-    fonts: dict[str, dict[bytes, str]] = {}
+def _fonts(resources: Any) -> dict[str, Mapping[bytes, str]]:
+    fonts: dict[str, Mapping[bytes, str]] = {}
     font_dict = resources.get("/Font") if resources is not None else None
     if font_dict is None:
         return fonts
@@ -134,7 +140,7 @@ def _fonts(resources: Any) -> dict[str, dict[bytes, str]]:
     return fonts
 
 
-def read_stamp_stream(content: bytes, fonts: dict[str, dict[bytes, str]]) -> StampFacts | None:
+def read_stamp_stream(content: bytes, fonts: dict[str, Mapping[bytes, str]]) -> StampFacts | None:
     """The facts in one appearance content stream whose fonts' ToUnicode tables are ``fonts``."""
     url = _qr_url(content)
     lines = _text_lines(content, fonts)

@@ -19,6 +19,12 @@ The steps, each of which can end the verification (numbered in the code below):
    those.
 3. Chain, revocation and time: pyHanko's AdES LTA validation (ETSI EN 319 102-1 § 5.6.3) with only the caller's
    trust roots, the revocation information in the file (never fetched), and the clock ``at``.
+
+For B-LTA licences of the service's own profile, a fast path settles the coverage of step 2
+(:mod:`verifier._fastdiff`, a strict whitelist of what the update after the seal may change) and step 3
+(:mod:`verifier._fastpath`, the time-stamps, chain and revocation checked directly, with caches of pure facts). It
+only ever answers "valid"; anything it does not accept goes through pyHanko as above (``fast_path=False`` turns it
+off; docs/verification.md explains why its caches cannot change a verdict).
 4. The report: indication and sub-indication for machines, plain-language messages (zh-CN, then English).
 
 Revocation policy: the seal's certificate and its CA certificates need revocation information (CRL or OCSP) in
@@ -68,6 +74,8 @@ from pyhanko_certvalidator.registry import SimpleTrustManager
 from pyhanko_certvalidator.revinfo.archival import CRLContainer
 
 from verifier import _speedups as speedups
+from verifier._fastdiff import check_lta_update
+from verifier._fastpath import FastPath, FastPathRefused, seal_and_timestamp
 from verifier.bundle import TrustBundle
 from verifier.checks import impersonated_issuer, signature_value_problem
 from verifier.errors import InputError
@@ -255,9 +263,28 @@ def _name_attributes(name: asn1_x509.Name) -> dict[str, str]:
     return values
 
 
+def _signer_cert(sig: EmbeddedPdfSignature) -> asn1_x509.Certificate:
+    """pyHanko's ``sig.signer_cert``, found faster in the common case: exactly one certificate in the CMS has the
+    signer identifier's serial number, and its issuer name is byte for byte the identifier's (then pyHanko's
+    name-normalising match can only find that one too). Anything else is left to pyHanko."""
+    sid = sig.signer_info["sid"]
+    if sid.name == "issuer_and_serial_number":
+        serial = sid.chosen["serial_number"].native
+        same_serial = [
+            choice.chosen
+            for choice in sig.signed_data["certificates"] or ()
+            if choice.name == "certificate" and choice.chosen["tbs_certificate"]["serial_number"].native == serial
+        ]
+        if len(same_serial) == 1 and same_serial[0]["tbs_certificate"]["issuer"].dump() == sid.chosen["issuer"].dump():
+            found: asn1_x509.Certificate = same_serial[0]
+            return found
+    cert: asn1_x509.Certificate = sig.signer_cert
+    return cert
+
+
 def _seal_info(sig: EmbeddedPdfSignature) -> SealInfo | None:
     try:
-        cert: asn1_x509.Certificate = sig.signer_cert
+        cert = _signer_cert(sig)
     except Exception:  # no (unique) signer certificate in the CMS: nothing to report
         return None
     subject = _name_attributes(cert.subject)
@@ -433,7 +460,11 @@ def _digest_matches(sig: EmbeddedPdfSignature) -> bool:
     return bool(sig.compute_digest() == expected)
 
 
-def _check_coverage(sig: EmbeddedPdfSignature) -> _Finding | None:
+def _check_coverage(sig: EmbeddedPdfSignature, settled: bool = False) -> _Finding | None:
+    """What is wrong with ``sig``'s coverage and the updates after it, or None. ``settled``: the fast path's
+    whitelist (verifier/_fastdiff.py) already accepted the document's layout, so pyHanko's analysis is not needed."""
+    if settled:
+        return None
     sig.compute_integrity_info()  # type: ignore[no-untyped-call]  # unannotated in pyHanko
     coverage = sig.coverage
     if coverage is None or coverage < SignatureCoverageLevel.ENTIRE_REVISION:
@@ -638,12 +669,35 @@ def _truncated(data: bytes, signatures: Sequence[EmbeddedPdfSignature]) -> _Find
     return None
 
 
+def _fast_coverage(data: bytes, reader: PdfFileReader, signatures: Sequence[EmbeddedPdfSignature]) -> bool:
+    """Whether the fast path settles coverage (verifier/_fastdiff.py): our B-LTA layout, nothing else changed."""
+    try:
+        seal, stamp = seal_and_timestamp(reader, signatures)
+        check_lta_update(data, reader, seal, stamp)
+    except FastPathRefused:
+        return False
+    return True
+
+
+def _fast_ades(
+    fast: FastPath | None, reader: PdfFileReader, signatures: Sequence[EmbeddedPdfSignature], at: datetime
+) -> datetime | None:
+    """When the fast path (verifier/_fastpath.py) proves the seal valid: the time it is proven to exist; else None."""
+    if fast is None:
+        return None
+    try:
+        return fast.check(reader, signatures, at).proven_at
+    except FastPathRefused:
+        return None
+
+
 async def _verify(
     data: bytes,
     spec: PdfSignatureValidationSpec,
     at: datetime,
     file: str,
     trust_roots: Sequence[x509.Certificate] = (),
+    fast: FastPath | None = None,
 ) -> VerificationReport:
     checks = _Checks()
     # (1) Structure. (1a) A PDF at all: pikepdf (qpdf) must open it.
@@ -737,8 +791,11 @@ async def _verify(
             return _report(file, finding, checks=checks.add("integrity", CheckOutcome.FAILED, detail), **facts)
     checks.add("integrity", CheckOutcome.PASSED)
     # (2) Coverage: whole revisions signed, and nothing but LTA updates (DSS, document time-stamps) after them.
+    # Our own B-LTA layout is settled by a strict whitelist when the fast path is on; anything else, or anything
+    # the whitelist refuses, by pyHanko's difference analysis.
+    settled = fast is not None and _fast_coverage(data, reader, signatures)
     for sig in signatures:
-        finding_or_none = _check_coverage(sig)
+        finding_or_none = _check_coverage(sig, settled)
         if finding_or_none is not None:
             note = finding_or_none.details[0] if finding_or_none.details else None
             return _report(file, finding_or_none, checks=checks.add("coverage", CheckOutcome.FAILED, note), **facts)
@@ -762,10 +819,16 @@ async def _verify(
             )
             checks.add("chain-revocation-time", CheckOutcome.FAILED, problem)
             return _report(file, finding, checks=checks, **facts)
-    # (3b) AdES LTA validation of every seal; the worst outcome wins.
+    # (3b) AdES LTA validation of every seal; the worst outcome wins. A seal the fast path proves valid (one seal,
+    # our profile, every strict condition) skips pyHanko's validation; any other goes through it.
     worst: _Finding | None = None
+    proven_at: datetime | None
     for sig in regular:
-        finding, proven_at = await _ades(sig, spec, at, _pades_level(reader, sig, timestamps))
+        fast_proven = _fast_ades(fast, reader, signatures, at) if len(regular) == 1 else None
+        if fast_proven is not None:
+            finding, proven_at = _Finding(Verdict.VALID, Indication.TOTAL_PASSED, None, (), ()), fast_proven
+        else:
+            finding, proven_at = await _ades(sig, spec, at, _pades_level(reader, sig, timestamps))
         if sig is main and proven_at is not None and signed_at is None:
             facts["signed_at"], facts["signed_at_source"] = proven_at, "proof-of-existence"
         if worst is None or _SEVERITY[finding.verdict] > _SEVERITY[worst.verdict]:
@@ -816,12 +879,14 @@ async def verify_pdf_async(
     at: datetime | None = None,
     file: str = "",
     bundle: TrustBundle | None = None,
+    fast_path: bool = True,
 ) -> VerificationReport:
     """Verify the seal(s) on the PDF ``data`` offline; see :func:`verify_pdf`. For callers in an event loop."""
     clock = _check_arguments(trust_roots, at)
     try:
         spec = _validation_spec(trust_roots)
-        report = await _verify(data, spec, clock, file, trust_roots)
+        fast = FastPath(trust_roots) if fast_path else None
+        report = await _verify(data, spec, clock, file, trust_roots, fast)
         # (5) With a trust bundle: the seal's lifecycle (retired at a cut-over, revoked, key compromised since T)
         # judged at the time the signature time-stamp proves (verifier/policy.py).
         if bundle is None:
@@ -870,6 +935,7 @@ def verify_pdf(
     at: datetime | None = None,
     file: str = "",
     bundle: TrustBundle | None = None,
+    fast_path: bool = True,
 ) -> VerificationReport:
     """Verify the seal(s) on the PDF ``data`` offline, trusting only ``trust_roots``, with the clock at ``at``.
 
@@ -879,5 +945,9 @@ def verify_pdf(
     is raised only for bad arguments (no trust root, a naive ``at``). Do not call from a running event loop; use
     :func:`verify_pdf_async` there. With ``bundle`` (a checked :class:`~verifier.bundle.TrustBundle`) the seal's
     lifecycle is judged too: a licence sealed after its seal retired, or after its key was compromised, is invalid.
+    ``fast_path=False`` sends every document through pyHanko's full validation (the fast path, for licences of
+    the service's own B-LTA profile, gives the same verdicts; see docs/verification.md).
     """
-    return asyncio.run(verify_pdf_async(data, trust_roots=trust_roots, at=at, file=file, bundle=bundle))
+    return asyncio.run(
+        verify_pdf_async(data, trust_roots=trust_roots, at=at, file=file, bundle=bundle, fast_path=fast_path)
+    )
