@@ -141,6 +141,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--signing-processes", type=int, default=None, help="sealing processes per API worker (default: serve's)"
+    )
     parser.add_argument("--level", default="B-LTA", choices=[lv.value for lv in PadesLevel])
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temporary instance")
     args = parser.parse_args()
@@ -154,7 +157,8 @@ def main() -> None:
             instance, name="bench", role=Role.APPROVAL_SYSTEM, authority_code="jc-bureau", at=datetime.now(UTC)
         ).secret
         print(f"machine before the server started: {_load()}", flush=True)
-        served = ServedInstance(settings, port, workers=args.workers)
+        extra = {"SEAL_SIGNING_PROCESSES": str(args.signing_processes)} if args.signing_processes is not None else {}
+        served = ServedInstance(settings, port, workers=args.workers, extra_env=extra)
         try:
             # serve answers /healthz before its sealing processes have imported and warmed up: wait for that,
             # then seal a few licences per worker (keys loaded, appearance built) before measuring.

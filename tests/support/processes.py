@@ -14,7 +14,8 @@ import httpx
 class ServedInstance:
     """``seal-service serve`` running in a subprocess with the settings of a test instance."""
 
-    def __init__(self, settings, port: int, *, workers: int = 2) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, settings, port: int, *, workers: int = 2, extra_env: dict[str, str] | None = None) -> None:  # type: ignore[no-untyped-def]
+        """Start the server and wait for /healthz; ``extra_env`` adds environment settings (``SEAL_*``)."""
         self.url = f"http://127.0.0.1:{port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("SEAL_")}
         env.update(
@@ -25,6 +26,7 @@ class ServedInstance:
                 "SEAL_KEY_PASSPHRASE": settings.key_passphrase.get_secret_value(),
             }
         )
+        env.update(extra_env or {})
         self._log = Path(settings.resolved_home) / f"serve-{port}.log"
         self._process = subprocess.Popen(
             [
