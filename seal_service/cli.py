@@ -73,14 +73,17 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Run the HTTP service with uvicorn."""
-    import uvicorn
-
     settings.check_startup()
-    if "signing_processes" not in settings.model_fields_set:
-        # Seal in processes beside each API worker, as many as cores, so that sealing never shares a GIL with an
-        # event loop and any worker can use every core while others are idle (seal_service.api.workers). The
-        # workers read their settings from the environment.
-        os.environ["SEAL_SIGNING_PROCESSES"] = str(os.cpu_count() or 2)
+    # Sealing processes shared by all API workers, one per core unless configured (seal_service.api.
+    # sealing_processes): sealing then never shares a GIL with an event loop. The workers find their socket in
+    # the environment, from which they read their settings.
+    processes = settings.signing_processes if "signing_processes" in settings.model_fields_set else os.cpu_count()
+    sealing = None
+    if processes:
+        from seal_service.api.sealing_processes import SealingProcesses
+
+        sealing = SealingProcesses(settings, processes).start()
+        os.environ["SEAL_SEALING_SOCKET"] = str(sealing.socket_path)
     base = settings.public_url
     print(f"one-seal service on http://{args.host}:{args.port}  (public URL {base})", flush=True)
     print(f"  API docs       {base}/docs", flush=True)
@@ -89,6 +92,18 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     print(f"  root cert      {base}/pki/root.cer", flush=True)
     print(f"  trust bundle   {base}/v1/trust-bundle   catalogue page {base}/catalogue", flush=True)
     print(f"  CRL            {base}/crl/seal-ca.crl   OCSP {base}/ocsp   TSA {base}/tsa", flush=True)
+    print(f"  sealing        {f'{processes} sealing processes' if sealing else 'threads of each worker'}", flush=True)
+    try:
+        _run_uvicorn(args)
+    finally:
+        if sealing is not None:
+            sealing.stop()
+    return EXIT_OK
+
+
+def _run_uvicorn(args: argparse.Namespace) -> None:
+    import uvicorn
+
     uvicorn.run(
         "seal_service.api.asgi:app",
         host=args.host,
@@ -101,7 +116,6 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         access_log=args.access_log and args.log_level in ("info", "debug"),
         backlog=args.backlog,
     )
-    return EXIT_OK
 
 
 def cmd_sign(args: argparse.Namespace, settings: Settings) -> int:

@@ -102,9 +102,12 @@ class Settings(BaseSettings):
         default=0,
         ge=0,
         description=(
-            "Sealing processes per API worker; 0 seals in threads of the worker itself. `serve` sets it to "
-            "the number of cores when left unset, so that sealing never shares a GIL with an event loop."
+            "Sealing processes `serve` starts for all its API workers (default there: one per core); 0 seals in "
+            "threads of each API worker."
         ),
+    )
+    sealing_socket: Path | None = Field(
+        default=None, description="Unix socket of the server's sealing processes; set by `serve`, not by hand."
     )
     signing_threads: int = Field(
         default=0, ge=0, description="Sealing threads per API worker when signing_processes is 0; 0 = one per core."
