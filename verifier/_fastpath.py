@@ -319,10 +319,14 @@ _CRLS: _FactCache[bytes, _Crl] = _FactCache()
 _OCSPS: _FactCache[bytes, ocsp.OCSPResponse] = _FactCache()
 """SHA-256 of an OCSP response's DER -> its parse."""
 
+_ESS_OK: _FactCache[tuple[bytes, bytes], bool] = _FactCache()
+"""(the DER of an ESS signing-certificate-v2 attribute value, the DER of a certificate) -> True once
+:func:`_check_ess` accepted that value for that certificate (a refusal is never cached: it is recomputed)."""
+
 
 def clear_caches() -> None:
     """Forget every cached fact (tests; the caches are bounded and never need it for correctness)."""
-    for cache in (_CERTS, _SIGNED_BY, _CRLS, _OCSPS):
+    for cache in (_CERTS, _SIGNED_BY, _CRLS, _OCSPS, _ESS_OK):
         cache.clear()
 
 
@@ -510,6 +514,21 @@ def _check_ess(value: Any, cert: _Cert, *, what: str) -> None:
             raise FastPathRefused(f"{what}: the signing-certificate attribute's issuer/serial differ")
 
 
+def _check_ess_cached(value: Any, cert: _Cert, *, what: str) -> None:
+    """:func:`_check_ess`, remembering acceptance by the exact bytes it depends on: the attribute value's DER (as
+    read from the file: ``value`` is an untouched parse, so ``dump()`` is its original encoding) and the
+    certificate's DER. Every licence of one seal, and every token of one TSA, carries the same value."""
+    header = getattr(value, "_header", None)
+    if not isinstance(header, bytes) or header[-1:] == b"\x80":  # indefinite length: dump() would re-encode it
+        _check_ess(value, cert, what=what)
+        return
+    key = (value.dump(), cert.der)
+    if key in _ESS_OK:
+        return
+    _check_ess(value, cert, what=what)
+    _ESS_OK.get_or_make(key, lambda: True)
+
+
 @dataclass(frozen=True)
 class _SignerFacts:
     cert: _Cert
@@ -553,7 +572,7 @@ def _check_signed_data(
     cert = _signer_cert(signed_data, signer_info, what=what)
     if cert.profile_problem is not None:
         raise FastPathRefused(f"{what}: signer certificate: {cert.profile_problem}")
-    _check_ess(signed[_ATTR_SIGNING_CERT_V2], cert, what=what)
+    _check_ess_cached(signed[_ATTR_SIGNING_CERT_V2], cert, what=what)
     unsigned_attrs = _attributes(signer_info["unsigned_attrs"], what=what)
     if set(unsigned_attrs) != unsigned:
         raise FastPathRefused(f"{what}: unsigned attributes {sorted(unsigned_attrs)}")

@@ -211,10 +211,15 @@ def _codewords(dark: Sequence[Sequence[bool]], version: int, mask: int) -> list[
 
 
 def _syndromes_zero(block: list[int], ec_count: int) -> bool:
+    exp, log = _EXP, _LOG
     for i in range(ec_count):
         value = 0
-        for codeword in block:
-            value = (_EXP[(_LOG[value] + i) % 255] if value else 0) ^ codeword
+        if i < 257:  # _LOG[v] + i < 512: _EXP repeats itself with period 255 up to 511, so no "% 255" needed
+            for codeword in block:
+                value = (exp[log[value] + i] if value else 0) ^ codeword
+        else:
+            for codeword in block:
+                value = (exp[(log[value] + i) % 255] if value else 0) ^ codeword
         if value:
             return False
     return True

@@ -34,8 +34,7 @@ _NAME = re.compile(rb"/([^\x00\t\n\x0c\r ()<>\[\]{}/%]*)")
 _PLAIN_NAME = re.compile(rb"[!-\"$-~]*")
 _NAME_CHUNK = 256
 _ORIGINAL_NON_WHITESPACE: Any = misc.read_non_whitespace
-# misc.PDF_WHITESPACE is b" \n\r\t\f\x00".
-_NON_WHITESPACE = re.compile(rb"[^ \n\r\t\x0c\x00]")
+# misc.PDF_WHITESPACE is b" \n\r\t\f\x00" (the same bytes as _PDF_WHITESPACE below).
 _WHITESPACE_CHUNK = 64
 _CHUNK = 1 << 16
 _PDF_WHITESPACE = b"\x00\t\n\x0c\r "
@@ -85,11 +84,12 @@ def read_non_whitespace(stream: Any, seek_back: bool = False, allow_eof: bool = 
     """Drop-in for :func:`pyhanko.pdf_utils.misc.read_non_whitespace`."""
     start = stream.tell()
     chunk = stream.read(_WHITESPACE_CHUNK)
-    found = _NON_WHITESPACE.search(chunk)
-    if found is not None and chunk[found.start()] != 0x25:  # not "%": no comment to skip
-        at = start + found.start()
+    # The look-ahead from its first non-whitespace byte on (bytes.lstrip in C, the same set of bytes as pyHanko's).
+    rest = chunk.lstrip(_PDF_WHITESPACE)
+    if rest and rest[0] != 0x25:  # not "%": no comment to skip
+        at = start + len(chunk) - len(rest)
         stream.seek(at if seek_back else at + 1, os.SEEK_SET)
-        return chunk[found.start() : found.start() + 1]
+        return rest[:1]
     stream.seek(start, os.SEEK_SET)
     return _ORIGINAL_NON_WHITESPACE(stream, seek_back=seek_back, allow_eof=allow_eof)
 

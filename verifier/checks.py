@@ -77,26 +77,49 @@ def signature_value_problem(sig: Any) -> str | None:
 
 def impersonated_issuer(sig: Any, trust_roots: Sequence[x509.Certificate]) -> str | None:
     """A certificate in ``sig`` that claims a trusted root as issuer but was not signed by it, described; or None."""
-    by_name = {root.subject.public_bytes(): root for root in trust_roots}
-    root_ders = {root.public_bytes(Encoding.DER) for root in trust_roots}
+    roots = tuple(trust_roots)
+    roots_key = tuple(root.public_bytes(Encoding.DER) for root in roots)
     for choice in sig.signed_data["certificates"] or ():
         if choice.name != "certificate":
             continue
         der = choice.chosen.dump()
-        if der in root_ders:
-            continue
+        key = (der, roots_key)
         try:
-            cert = x509.load_der_x509_certificate(der)
-        except ValueError:
-            continue
-        root = by_name.get(cert.issuer.public_bytes())
-        if root is None:
-            continue
-        try:
-            cert.verify_directly_issued_by(root)
-        except (ValueError, TypeError, InvalidSignature):
-            return (
-                f"certificate {cert.subject.rfc4514_string()} (serial {cert.serial_number:x}) names the trusted root "
-                f"{root.subject.rfc4514_string()} as its issuer, but that root's key did not sign it"
-            )
+            problem = _IMPERSONATION[key]
+        except KeyError:
+            problem = _impersonation(der, roots, roots_key)
+            if len(_IMPERSONATION) >= _MAX_ENTRIES:
+                _IMPERSONATION.clear()
+            _IMPERSONATION[key] = problem
+        if problem is not None:
+            return problem
+    return None
+
+
+_MAX_ENTRIES = 4096
+_IMPERSONATION: dict[tuple[bytes, tuple[bytes, ...]], str | None] = {}
+"""(a certificate's DER, the trust roots' DERs in order) -> :func:`_impersonation` of them. A pure function of
+exactly those bytes (the time, the document and anything else play no part), so a cached answer is the answer."""
+
+
+def _impersonation(der: bytes, roots: Sequence[x509.Certificate], root_ders: Sequence[bytes]) -> str | None:
+    """What is wrong with the certificate ``der`` if it names one of ``roots`` as issuer without being signed by it
+    (the last root of a name counts, as in a dict built in order); None if nothing is."""
+    by_name = {root.subject.public_bytes(): root for root in roots}
+    if der in set(root_ders):
+        return None
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError:
+        return None
+    root = by_name.get(cert.issuer.public_bytes())
+    if root is None:
+        return None
+    try:
+        cert.verify_directly_issued_by(root)
+    except (ValueError, TypeError, InvalidSignature):
+        return (
+            f"certificate {cert.subject.rfc4514_string()} (serial {cert.serial_number:x}) names the trusted root "
+            f"{root.subject.rfc4514_string()} as its issuer, but that root's key did not sign it"
+        )
     return None

@@ -79,14 +79,15 @@ class StampFacts:
 
 def _qr_url(content: bytes) -> str | None:
     for block in _QR_BLOCK.finditer(content):
-        runs = [(int(x), int(y), int(w)) for x, y, w in _RUN.findall(block.group(5))]
+        runs = _runs(block.group(5))
         size = max(x + w for x, _, w in runs)
         if not 21 <= size <= _MAX_QR_SIDE or max(y for _, y, _ in runs) >= size:
             continue
         dark = [[False] * size for _ in range(size)]
         for x, y, w in runs:
-            for c in range(x, min(x + w, size)):
-                dark[y][c] = True
+            end = min(x + w, size)
+            if end > x:
+                dark[y][x:end] = [True] * (end - x)
         try:
             payload = decode_matrix(dark)
         except QRDecodeError:
@@ -96,6 +97,14 @@ def _qr_url(content: bytes) -> str | None:
         except UnicodeDecodeError:
             continue
     return None
+
+
+def _runs(rectangles: bytes) -> list[tuple[int, int, int]]:
+    """``(x, y, w)`` of each ``x y w 1 re`` in ``rectangles`` (group 5 of a ``_QR_BLOCK`` match), as
+    ``_RUN.findall`` gives them: that group is nothing but such units, each ``\\d+ \\d+ \\d+ 1 re`` and whitespace
+    (``\\s``, the bytes ``bytes.split`` splits at), so its tokens come in fives."""
+    tokens = rectangles.split()
+    return list(zip(map(int, tokens[0::5]), map(int, tokens[1::5]), map(int, tokens[2::5]), strict=True))
 
 
 @functools.lru_cache(maxsize=256)

@@ -41,7 +41,7 @@ import asyncio
 import dataclasses
 import enum
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from io import BytesIO
@@ -113,7 +113,14 @@ _AFTER_XREF_STREAM = re.compile(
 )
 # An indirect object header at the start of a line: "12 0 obj".
 _OBJECT_HEADER = re.compile(rb"(?:(?<=[\r\n])|\A)[\x00\t\x0c ]*(\d+)" + _WS + rb"+(\d+)" + _WS + rb"+obj\b")
+# The same headers found from the end-of-line byte before them: a pattern starting with a character class lets the
+# regex engine skip ahead (about 4x faster over a DSS update); ``_object_headers`` maps the matches back (tests in
+# tests/verifier/test_hidden_objects_scan.py compare both).
+_OBJECT_HEADER_AFTER_EOL = re.compile(rb"[\r\n][\x00\t\x0c ]*(\d+)" + _WS + rb"+(\d+)" + _WS + rb"+obj\b")
 _HEX = re.compile(rb"[0-9A-Fa-f\x00\t\n\x0c\r ]*")
+# The bytes _HEX allows: a string fully matches _HEX exactly when deleting these leaves nothing (bytes.translate, in
+# C, several times faster than the regex over a seal's /Contents; tests/verifier/test_hidden_objects_scan.py).
+_HEX_BYTES = b"0123456789ABCDEFabcdef\x00\t\n\x0c\r "
 
 # qpdf names the input "stream <_io.BytesIO object at 0x...>: "; that says nothing to a reader.
 _STREAM_REPR = re.compile(r"^stream <[^>]*>: ")
@@ -370,6 +377,11 @@ def _check_tail(data: bytes) -> _Finding | None:
     return None
 
 
+def _only_hex(text: bytes) -> bool:
+    """Whether ``_HEX.fullmatch(text)`` matches: only hex digits and PDF whitespace."""
+    return not text.translate(None, _HEX_BYTES)
+
+
 def _check_byte_range(data: bytes, sig: EmbeddedPdfSignature) -> str | None:
     """What is wrong with the signature's /ByteRange, or None."""
     raw = sig.byte_range
@@ -384,7 +396,7 @@ def _check_byte_range(data: bytes, sig: EmbeddedPdfSignature) -> str | None:
     if not (0 < len1 < start2 and start2 + len2 <= len(data)):
         return "/ByteRange points outside the file"
     hole = data[len1:start2]
-    if len(hole) < 2 or hole[:1] != b"<" or hole[-1:] != b">" or _HEX.fullmatch(hole[1:-1]) is None:
+    if len(hole) < 2 or hole[:1] != b"<" or hole[-1:] != b">" or not _only_hex(hole[1:-1]):
         return "/ByteRange does not leave out exactly one hex string"
     try:
         contents = bytes.fromhex(hole[1:-1].decode("ascii"))
@@ -417,6 +429,22 @@ def _revision_end(data: bytes, reader: PdfFileReader, revision: int) -> int:
     return len(data) if eof < 0 else eof + 5
 
 
+def _object_headers(data: bytes, start: int, end: int) -> Iterator[tuple[int, re.Match[bytes]]]:
+    """``(m.start(), m)`` for each ``m`` of ``_OBJECT_HEADER.finditer(data, start, end)``, in order, the same.
+
+    From ``start >= 1`` a header starts right after an end-of-line byte (``\\A`` cannot match there; the
+    look-behind sees the byte before ``start``), so the pattern that takes that byte as its first character, run from
+    ``start - 1``, finds the same headers with the same groups and ends: one byte earlier, which is added back. The
+    next search resumes where the previous match ended, after its ``obj``, so no header is skipped or added.
+    """
+    if start < 1:
+        for found in _OBJECT_HEADER.finditer(data, start, end):
+            yield found.start(), found
+        return
+    for found in _OBJECT_HEADER_AFTER_EOL.finditer(data, start - 1, end):
+        yield found.start() + 1, found
+
+
 def _check_hidden_objects(data: bytes, reader: PdfFileReader, first_signed: int) -> _Finding | None:
     """Every object written in an update after ``first_signed`` must be listed in that update's xref section.
 
@@ -431,9 +459,9 @@ def _check_hidden_objects(data: bytes, reader: PdfFileReader, first_signed: int)
             listed |= {offset for _, offset in xref_data.hybrid.xref_data.standard_xrefs.values()}
         start = _revision_end(data, reader, revision - 1)
         end = min(meta.declared_startxref, meta.start_location)
-        for found in _OBJECT_HEADER.finditer(data, start, max(start, end)):
+        for found_at, found in _object_headers(data, start, max(start, end)):
             # Writers point the xref entry at the object number; tolerate one leading EOL or indentation.
-            if not any(offset in listed for offset in range(found.start() - 2, found.start(1) + 1)):
+            if not any(offset in listed for offset in range(found_at - 2, found.start(1) + 1)):
                 return _modified(
                     "盖章后追加的更新中藏有未登记的对象",
                     "an update appended after sealing hides objects its cross-reference does not list",

@@ -70,7 +70,41 @@ WHITESPACE_CASES = [
     b"     ",
     b" " * 100 + b"late",  # beyond the fast reader's look-ahead
     b"\n%only a comment",
+    b" " * 63 + b"x",  # the last byte of the look-ahead
+    b" " * 64 + b"x",  # just after it
+    b"\x00x",
+    b"\x0b x",  # vertical tab: not PDF whitespace
+    b"\x85 x",
+    b" \xa0",
+    b" %",
+    b"\n)",
 ]
+
+
+def test_whitespace_set_is_pyhankos() -> None:
+    from pyhanko.pdf_utils import misc
+
+    assert set(_speedups._PDF_WHITESPACE) == set(misc.PDF_WHITESPACE)
+    assert len(_speedups._PDF_WHITESPACE) == len(set(misc.PDF_WHITESPACE))
+
+
+@pytest.mark.parametrize("offset", [0, 1, 3])
+def test_whitespace_skipping_every_byte_value(offset: int) -> None:
+    for byte in range(256):
+        for prefix in (b"", b" ", b"\r\n"):
+            data = b"ab"[:offset] + prefix + bytes([byte]) + b"z"
+            for seek_back in (False, True):
+                results = []
+                for reader in (_speedups.read_non_whitespace, _speedups._ORIGINAL_NON_WHITESPACE):
+                    stream = BytesIO(data)
+                    stream.seek(min(offset, len(data)))
+                    try:
+                        value = reader(stream, seek_back=seek_back)
+                    except PdfReadError as exc:
+                        results.append((type(exc).__name__, -1))
+                        continue
+                    results.append((value, stream.tell()))
+                assert results[0] == results[1], (data, seek_back)
 
 
 @pytest.mark.parametrize("data", WHITESPACE_CASES)
