@@ -12,11 +12,13 @@ one place that turns verifier errors into exit codes; it never prints a tracebac
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import json
 import logging
 import os
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
@@ -230,10 +232,24 @@ def _verify_path(path: str) -> tuple[VerificationReport, bool]:
         return report, False
 
 
+def _single_threaded() -> bool:
+    """Whether this process runs only its main thread and no event loop: then forking it is safe."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return threading.active_count() == 1
+    return False
+
+
 def _pool_context() -> BaseContext:
-    """Workers never fork this process (it may hold threads or an event loop); on POSIX they fork from a fresh
-    server process that imported the verifier once, elsewhere each worker is spawned and imports it itself."""
-    if "forkserver" in get_all_start_methods():
+    """Where the workers come from. A single-threaded process with no event loop (``seal-verify`` itself) forks
+    them: they start at once with the verifier imported. Otherwise (a service thread, an event loop) this process is
+    never forked: on POSIX the workers fork from a fresh server process that imported the verifier once (about a
+    second to start), elsewhere each worker is spawned and imports it itself."""
+    methods = get_all_start_methods()
+    if "fork" in methods and _single_threaded():
+        return get_context("fork")
+    if "forkserver" in methods:
         context = get_context("forkserver")
         context.set_forkserver_preload(["verifier.cli"])
         return context
@@ -249,12 +265,14 @@ def _verify_all(
         yield from map(_verify_path, names)
         return
     workers = min(workers, len(files))
+    context = _pool_context()
     # Starting the workers' fork server imports the verifier anew (about a second). Meanwhile this process, which
-    # has it imported already, verifies the first files itself; the workers take the rest. Order is kept.
-    head = min(len(files) // (workers * 4), _HEAD_FILES)
+    # has it imported already, verifies the first files itself; the workers take the rest. Order is kept. Forked
+    # workers start at once and need no such head start.
+    head = 0 if context.get_start_method() == "fork" else min(len(files) // (workers * 4), _HEAD_FILES)
     chunk = max(1, min(8, (len(files) - head) // (workers * 4)))
     with ProcessPoolExecutor(
-        max_workers=workers, mp_context=_pool_context(), initializer=_init_worker, initargs=(setup, at)
+        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(setup, at)
     ) as pool:
         rest = pool.map(_verify_path, names[head:], chunksize=chunk)  # submits, so the workers start now
         if head:
