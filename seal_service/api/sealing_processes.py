@@ -21,6 +21,7 @@ between processes of the same server and user: the socket lives in a fresh direc
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import multiprocessing
 import os
@@ -75,13 +76,20 @@ def _watch_parent(parent: int) -> None:
             os._exit(0)
 
 
-def _seal(instance: Any, message: tuple[Any, ...]) -> tuple[str, object]:
+def seal_and_read_back(
+    instance: Any, pdf: bytes, request: Any, actor: str, at: datetime, for_authority_id: int | None
+) -> Any:
+    """Seal and record (:func:`~seal_service.services.sealing.seal_licence`); the licence record as stored, a
+    detached row: what the API answers with, and small to send between processes, unlike the sealed PDF."""
     from seal_service.services.sealing import get_licence, seal_licence
 
-    pdf, request, actor, at, for_authority_id = message
+    sealed = seal_licence(instance, pdf, request, actor=actor, at=at, for_authority_id=for_authority_id)
+    return get_licence(instance, sealed.licence_id)
+
+
+def _seal(instance: Any, message: tuple[Any, ...]) -> tuple[str, object]:
     try:
-        sealed = seal_licence(instance, pdf, request, actor=actor, at=at, for_authority_id=for_authority_id)
-        return "ok", get_licence(instance, sealed.licence_id)  # a detached row: small, unlike the sealed PDF
+        return "ok", seal_and_read_back(instance, *message)
     except SealServiceError as exc:  # a refusal: the API answers it as a problem, as in-process
         return "error", exc
     except Exception as exc:  # a bug: logged here with its traceback, a 500 there
@@ -180,9 +188,11 @@ class SealingProcesses:
         self.stop()
 
 
-def answer(payload: bytes) -> tuple[str, Any]:
-    """A sealing process's answer from its pickle: ``("ok", licence)`` or ``("error", exception)``."""
-    status, value = pickle.loads(payload)  # noqa: S301  # from the server's own sealing process (module docstring)
+async def read_answer(reader: asyncio.StreamReader) -> tuple[str, Any]:
+    """A sealing process's answer: ``("ok", licence)`` or ``("error", exception)``. Raises
+    :class:`asyncio.IncompleteReadError` if the process went away before answering."""
+    (length,) = _LENGTH.unpack(await reader.readexactly(_LENGTH.size))
+    status, value = pickle.loads(await reader.readexactly(length))  # noqa: S301  # own sealing process only
     return status, value
 
 

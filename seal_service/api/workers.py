@@ -21,10 +21,10 @@ from pathlib import Path
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from seal_service.api.sealing_processes import answer, sealing_request
+from seal_service.api.sealing_processes import read_answer, seal_and_read_back, sealing_request
 from seal_service.errors import SealingUnavailable
 from seal_service.instance import Instance
-from seal_service.services.sealing import LicenceRequest, get_licence, seal_licence
+from seal_service.services.sealing import LicenceRequest
 from seal_service.storage.models import Licence
 
 _threads: weakref.WeakKeyDictionary[Instance, ThreadPoolExecutor] = weakref.WeakKeyDictionary()
@@ -40,13 +40,6 @@ def _thread_pool(instance: Instance) -> ThreadPoolExecutor:
         return pool
 
 
-def _seal_and_read_back(
-    instance: Instance, pdf: bytes, request: LicenceRequest, actor: str, at: datetime, for_authority_id: int | None
-) -> Licence:
-    sealed = seal_licence(instance, pdf, request, actor=actor, at=at, for_authority_id=for_authority_id)
-    return get_licence(instance, sealed.licence_id)
-
-
 async def _seal_over_socket(path: Path, message: bytes) -> Licence:
     try:
         reader, writer = await asyncio.open_unix_connection(str(path))
@@ -55,8 +48,7 @@ async def _seal_over_socket(path: Path, message: bytes) -> Licence:
     try:
         writer.write(message)
         await writer.drain()
-        length = int.from_bytes(await reader.readexactly(4), "big")
-        status, value = answer(await reader.readexactly(length))
+        status, value = await read_answer(reader)
     except (asyncio.IncompleteReadError, ConnectionError):
         # The sealing process died (killed, out of memory) while sealing. A licence is recorded in one
         # transaction, its last step, so it was recorded whole or not at all.
@@ -85,7 +77,7 @@ async def seal_in_pool(
         return await _seal_over_socket(socket_path, sealing_request(pdf, request, actor, at, for_authority_id))
     loop = asyncio.get_running_loop()
     pool = _thread_pool(instance)
-    return await loop.run_in_executor(pool, _seal_and_read_back, instance, pdf, request, actor, at, for_authority_id)
+    return await loop.run_in_executor(pool, seal_and_read_back, instance, pdf, request, actor, at, for_authority_id)
 
 
 @asynccontextmanager
