@@ -27,6 +27,8 @@ from typing import Any
 
 from pyhanko.pdf_utils import generic, misc
 
+from verifier import _object_reader
+
 _ORIGINAL: Any = generic.read_hex_string_from_stream
 _ORIGINAL_NAME: Any = generic.NameObject.read_from_stream
 # A name: "/" then anything up to whitespace or a delimiter; plain when printable ASCII (0x21-0x7E) without "#".
@@ -101,3 +103,4 @@ def install() -> None:
     # pyHanko's modules call it as misc.read_non_whitespace or through generic's own import of the name.
     misc.read_non_whitespace = read_non_whitespace
     generic.read_non_whitespace = read_non_whitespace  # type: ignore[attr-defined]  # imported there by name
+    _object_reader.install()
