@@ -59,8 +59,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from asn1crypto import cms as asn1_cms
 from asn1crypto import core as asn1_core
+from asn1crypto import tsp as asn1_tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -73,13 +73,14 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 
+from verifier import _cms
+
 __all__ = ["FastPass", "FastPath", "FastPathRefused", "clear_caches", "dss_material"]
 
 log = logging.getLogger("verifier.fastpath")
 
 _SHA256 = "2.16.840.1.101.3.4.2.1"
 _ID_DATA = "1.2.840.113549.1.7.1"
-_ID_SIGNED_DATA = "1.2.840.113549.1.7.2"
 _ID_TST_INFO = "1.2.840.113549.1.9.16.1.4"
 _ATTR_CONTENT_TYPE = "1.2.840.113549.1.9.3"
 _ATTR_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
@@ -450,29 +451,25 @@ def seal_and_timestamp(
 # (2), (3) CMS signatures and time-stamp tokens
 
 
-def _attributes(attrs: Any, *, what: str) -> dict[str, Any]:
-    """Attribute OID -> its single value; refused on duplicates or multi-valued attributes."""
-    found: dict[str, Any] = {}
-    if isinstance(attrs, asn1_core.Void):
-        return found
-    for attr in attrs:
-        oid = attr["type"].dotted
-        if oid in found or len(attr["values"]) != 1:
-            raise FastPathRefused(f"{what}: attribute {oid} repeated or multi-valued")
-        found[oid] = attr["values"][0]
+def _attributes(attrs: tuple[_cms.Attribute, ...] | None, *, what: str) -> dict[str, bytes]:
+    """Attribute OID -> the DER of its single value; refused on duplicates or multi-valued attributes."""
+    found: dict[str, bytes] = {}
+    for attr in attrs or ():
+        if attr.oid in found or len(attr.values) != 1:
+            raise FastPathRefused(f"{what}: attribute {attr.oid} repeated or multi-valued")
+        found[attr.oid] = attr.values[0]
     return found
 
 
-def _is_sha256(algorithm: Any) -> bool:
-    return bool(algorithm["algorithm"].dotted == _SHA256 and algorithm["parameters"].native is None)
+def _is_sha256(algorithm: _cms.Algorithm) -> bool:
+    return algorithm.oid == _SHA256 and algorithm.no_parameters
 
 
-def _signer_cert(signed_data: Any, signer_info: Any, *, what: str) -> _Cert:
+def _signer_cert(signed_data: _cms.SignedData, signer_info: _cms.SignerInfo, *, what: str) -> _Cert:
     """The one certificate in ``signed_data`` its signer identifier names (issuer DER and serial, exactly)."""
-    sid = signer_info["sid"]
-    if sid.name != "issuer_and_serial_number":
+    if signer_info.sid_issuer is None:
         raise FastPathRefused(f"{what}: signer identified by key identifier")
-    wanted = (sid.chosen["serial_number"].native, sid.chosen["issuer"].dump())
+    wanted = (signer_info.sid_serial, signer_info.sid_issuer)
     matches = {
         cert.digest: cert for cert in _certificates(signed_data, what=what) if (cert.serial, cert.issuer) == wanted
     }
@@ -481,14 +478,9 @@ def _signer_cert(signed_data: Any, signer_info: Any, *, what: str) -> _Cert:
     return matches.popitem()[1]
 
 
-def _certificates(signed_data: Any, *, what: str) -> list[_Cert]:
+def _certificates(signed_data: _cms.SignedData, *, what: str) -> list[_Cert]:
     """The certificates in a CMS SignedData (each parsed from its original DER)."""
-    found = []
-    for choice in signed_data["certificates"] or ():
-        if choice.name != "certificate":
-            raise FastPathRefused(f"{what}: a certificate of another kind")
-        found.append(_cert(choice.chosen.dump()))
-    return found
+    return [_cert(der) for der in signed_data.certificates]
 
 
 def _der_length(length: int) -> bytes:
@@ -499,11 +491,14 @@ def _der_length(length: int) -> bytes:
 
 
 def _check_ess(value: Any, cert: _Cert, *, what: str) -> None:
-    """ESS signing-certificate-v2: the first certificate id is the signer's SHA-256 (and issuer/serial if given)."""
+    """ESS signing-certificate-v2 (asn1crypto's ``SigningCertificateV2``): the first certificate id is the signer's
+    SHA-256 (and issuer/serial if given)."""
     if not isinstance(value["policies"], asn1_core.Void):
         raise FastPathRefused(f"{what}: signing-certificate policies")
     first = value["certs"][0]
-    if not _is_sha256(first["hash_algorithm"]) or first["cert_hash"].native != cert.digest:
+    algorithm = first["hash_algorithm"]
+    sha256 = algorithm["algorithm"].dotted == _SHA256 and algorithm["parameters"].native is None
+    if not sha256 or first["cert_hash"].native != cert.digest:
         raise FastPathRefused(f"{what}: the signing-certificate attribute does not name the signer's certificate")
     issuer_serial = first["issuer_serial"]
     if not isinstance(issuer_serial, asn1_core.Void):
@@ -514,18 +509,14 @@ def _check_ess(value: Any, cert: _Cert, *, what: str) -> None:
             raise FastPathRefused(f"{what}: the signing-certificate attribute's issuer/serial differ")
 
 
-def _check_ess_cached(value: Any, cert: _Cert, *, what: str) -> None:
-    """:func:`_check_ess`, remembering acceptance by the exact bytes it depends on: the attribute value's DER (as
-    read from the file: ``value`` is an untouched parse, so ``dump()`` is its original encoding) and the
-    certificate's DER. Every licence of one seal, and every token of one TSA, carries the same value."""
-    header = getattr(value, "_header", None)
-    if not isinstance(header, bytes) or header[-1:] == b"\x80":  # indefinite length: dump() would re-encode it
-        _check_ess(value, cert, what=what)
-        return
-    key = (value.dump(), cert.der)
+def _check_ess_cached(value: bytes, cert: _Cert, *, what: str) -> None:
+    """:func:`_check_ess` on the attribute value whose DER (as in the file) is ``value``, remembering acceptance by
+    the exact bytes it depends on: that DER and the certificate's. Every licence of one seal, and every token of one
+    TSA, carries the same value."""
+    key = (value, cert.der)
     if key in _ESS_OK:
         return
-    _check_ess(value, cert, what=what)
+    _check_ess(asn1_tsp.SigningCertificateV2.load(value), cert, what=what)
     _ESS_OK.get_or_make(key, lambda: True)
 
 
@@ -536,52 +527,58 @@ class _SignerFacts:
 
 
 def _check_signed_data(
-    signed_data: Any,
+    signed_data: _cms.SignedData,
     *,
     content_type: str,
     detached: bool,
     digest: bytes,
     unsigned: frozenset[str],
     what: str,
-) -> tuple[_SignerFacts, Any]:
+) -> tuple[_SignerFacts, dict[str, bytes]]:
     """(2)/(3): the CMS rules common to the seal and time-stamp tokens; the signer and its unsigned attributes."""
-    if len(signed_data["signer_infos"]) != 1:
+    if len(signed_data.signer_infos) != 1:
         raise FastPathRefused(f"{what}: not exactly one signer")
-    signer_info = signed_data["signer_infos"][0]
-    # The signature covers the DER of the attributes as a SET OF (tag 0x31), not as the [0] IMPLICIT field. Taken
-    # first, from a fresh parse: asn1crypto re-encodes a structure once a default value in it has been read.
-    message = b"\x31" + signer_info["signed_attrs"].dump()[1:]
-    if not all(_is_sha256(alg) for alg in signed_data["digest_algorithms"]):
+    signer_info = signed_data.signer_infos[0]
+    if signer_info.signed_attrs_der is None:
+        raise FastPathRefused(f"{what}: no signed attributes")
+    # The signature covers the DER of the attributes as a SET OF (tag 0x31), not as the [0] IMPLICIT field.
+    message = b"\x31" + signer_info.signed_attrs_der[1:]
+    if not all(_is_sha256(alg) for alg in signed_data.digest_algorithms):
         raise FastPathRefused(f"{what}: a digest algorithm other than SHA-256")
-    if signed_data["crls"].native is not None:
+    if signed_data.crls_present:
         raise FastPathRefused(f"{what}: revocation information inside the CMS")
-    encap = signed_data["encap_content_info"]
-    if encap["content_type"].dotted != content_type:
-        raise FastPathRefused(f"{what}: encapsulated content type {encap['content_type'].dotted}")
-    if detached != isinstance(encap["content"], asn1_core.Void):  # (not .native: that would decode it all)
+    if signed_data.content_type != content_type:
+        raise FastPathRefused(f"{what}: encapsulated content type {signed_data.content_type}")
+    if detached != (signed_data.content is None):
         raise FastPathRefused(f"{what}: encapsulated content present or missing")
-    if not _is_sha256(signer_info["digest_algorithm"]):
+    if not _is_sha256(signer_info.digest_algorithm):
         raise FastPathRefused(f"{what}: signer digest algorithm")
-    signed = _attributes(signer_info["signed_attrs"], what=what)
+    signed = _attributes(signer_info.signed_attrs, what=what)
     if set(signed) != {_ATTR_CONTENT_TYPE, _ATTR_MESSAGE_DIGEST, _ATTR_SIGNING_CERT_V2}:
         raise FastPathRefused(f"{what}: signed attributes {sorted(signed)}")
-    if signed[_ATTR_CONTENT_TYPE].dotted != content_type:
+    try:
+        signed_type, signed_digest = (
+            _cms.oid_value(signed[_ATTR_CONTENT_TYPE]),
+            _cms.octets_value(signed[_ATTR_MESSAGE_DIGEST]),
+        )
+    except _cms.DerError as exc:
+        raise FastPathRefused(f"{what}: content-type or message-digest attribute: {exc}") from None
+    if signed_type != content_type:
         raise FastPathRefused(f"{what}: content-type attribute")
-    if signed[_ATTR_MESSAGE_DIGEST].native != digest:
+    if signed_digest != digest:
         raise FastPathRefused(f"{what}: the message digest does not match")
     cert = _signer_cert(signed_data, signer_info, what=what)
     if cert.profile_problem is not None:
         raise FastPathRefused(f"{what}: signer certificate: {cert.profile_problem}")
     _check_ess_cached(signed[_ATTR_SIGNING_CERT_V2], cert, what=what)
-    unsigned_attrs = _attributes(signer_info["unsigned_attrs"], what=what)
+    unsigned_attrs = _attributes(signer_info.unsigned_attrs, what=what)
     if set(unsigned_attrs) != unsigned:
         raise FastPathRefused(f"{what}: unsigned attributes {sorted(unsigned_attrs)}")
-    signature = signer_info["signature"].native
-    algorithm = signer_info["signature_algorithm"]
-    if algorithm["parameters"].native is not None:
+    algorithm = signer_info.signature_algorithm
+    if not algorithm.no_parameters:
         raise FastPathRefused(f"{what}: signature algorithm parameters")
-    _verify_signature(cert.key, algorithm["algorithm"].dotted, signature, message)
-    return _SignerFacts(cert, signature), unsigned_attrs
+    _verify_signature(cert.key, algorithm.oid, signer_info.signature, message)
+    return _SignerFacts(cert, signer_info.signature), unsigned_attrs
 
 
 def _trusted_issuer(cert: _Cert, roots: Sequence[_Cert]) -> _Cert:
@@ -597,13 +594,12 @@ def _within(cert: _Cert, *moments: datetime) -> bool:
 
 
 def _check_token(
-    signed_data: Any, imprint_of: bytes, roots: Sequence[_Cert], at: datetime, *, what: str
+    signed_data: _cms.SignedData, imprint_of: bytes, roots: Sequence[_Cert], at: datetime, *, what: str
 ) -> tuple[datetime, _Cert]:
     """(3) An RFC 3161 token over ``imprint_of``: its genTime and TSA certificate, once every condition holds."""
-    encap = signed_data["encap_content_info"]
-    tst_der = bytes(encap["content"].contents)  # before .parsed (see _check_signed_data)
-    if encap["content_type"].dotted != _ID_TST_INFO:
+    if signed_data.content_type != _ID_TST_INFO or signed_data.content is None:
         raise FastPathRefused(f"{what}: not a time-stamp token")
+    tst_der = signed_data.content
     signer, _ = _check_signed_data(
         signed_data,
         content_type=_ID_TST_INFO,
@@ -612,15 +608,15 @@ def _check_token(
         unsigned=frozenset(),
         what=what,
     )
-    tst_info = encap["content"].parsed
-    if tst_info["version"].native != "v1" or tst_info["extensions"].native is not None:
+    try:
+        tst_info = _cms.tst_info(tst_der)
+    except _cms.DerError as exc:
+        raise FastPathRefused(f"{what}: TSTInfo: {exc}") from None
+    if tst_info.version != 1 or tst_info.extensions_present:
         raise FastPathRefused(f"{what}: TSTInfo version or extensions")
-    imprint = tst_info["message_imprint"]
-    if not _is_sha256(imprint["hash_algorithm"]) or imprint["hashed_message"].native != _sha256(imprint_of):
+    if not _is_sha256(tst_info.imprint_algorithm) or tst_info.imprint != _sha256(imprint_of):
         raise FastPathRefused(f"{what}: the message imprint does not match")
-    gen_time = tst_info["gen_time"].native
-    if not isinstance(gen_time, datetime) or gen_time.tzinfo is None:
-        raise FastPathRefused(f"{what}: genTime")
+    gen_time = tst_info.gen_time
     tsa = signer.cert
     if (
         tsa.is_ca
@@ -820,8 +816,8 @@ class FastPath:
         if stamp_sig.sig_object.get("/SubFilter") != "/ETSI.RFC3161":
             raise FastPathRefused("the document time-stamp is not ETSI.RFC3161")
         # (2) The seal's CMS and its signature value.
-        seal_cms = asn1_cms.ContentInfo.load(seal_sig.pkcs7_content)["content"]  # fresh parse, see above
-        stamp_cms = asn1_cms.ContentInfo.load(stamp_sig.pkcs7_content)["content"]
+        seal_cms = _signed_data(seal_sig.pkcs7_content, what="seal")
+        stamp_cms = _signed_data(stamp_sig.pkcs7_content, what="document time-stamp")
         signer, unsigned = _check_signed_data(
             seal_cms,
             content_type=_ID_DATA,
@@ -832,10 +828,8 @@ class FastPath:
         )
         seal = signer.cert
         # (3) The signature time-stamp (over the seal's signature value) and the document time-stamp.
-        token = unsigned[_ATTR_SIGNATURE_TST]
-        if token["content_type"].dotted != _ID_SIGNED_DATA:
-            raise FastPathRefused("signature time-stamp: not signed data")
-        signed_at, sig_tsa = _check_token(token["content"], signer.signature, roots, at, what="signature time-stamp")
+        token = _signed_data(unsigned[_ATTR_SIGNATURE_TST], what="signature time-stamp")
+        signed_at, sig_tsa = _check_token(token, signer.signature, roots, at, what="signature time-stamp")
         doc_at, doc_tsa = _check_token(stamp_cms, _covered_bytes(stamp_sig), roots, at, what="document time-stamp")
         if not signed_at <= doc_at <= at:
             raise FastPathRefused("the time-stamps are not in order before the validation time")
@@ -863,6 +857,13 @@ class FastPath:
         if root.subject not in covered:
             raise FastPathRefused("no CRL of the root for the seal CA")
         return FastPass(proven_at=signed_at, document_timestamp_at=doc_at)
+
+
+def _signed_data(der: bytes, *, what: str) -> _cms.SignedData:
+    try:
+        return _cms.signed_data(der)
+    except _cms.DerError as exc:
+        raise FastPathRefused(f"{what}: {exc}") from None
 
 
 def _covered_bytes(sig: EmbeddedPdfSignature) -> bytes:

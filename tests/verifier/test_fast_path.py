@@ -25,7 +25,6 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from asn1crypto import cms as asn1_cms
 from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
 from cryptography import x509
@@ -43,7 +42,7 @@ from tests.verifier.test_verify_pdf import (
     page_content_update,
     refill_form_field,
 )
-from verifier import Verdict, VerificationReport
+from verifier import Verdict, VerificationReport, _cms
 from verifier import _fastpath as fastpath
 from verifier._fastdiff import _check_metadata_uses, _references, check_lta_update
 from verifier._fastpath import FastPass, FastPath, FastPathRefused, clear_caches, seal_and_timestamp
@@ -553,11 +552,9 @@ def test_the_fast_path_refuses_a_validation_time_just_after_the_tsa_certificate_
 def _token_and_stamp(pdf: bytes) -> tuple[Any, Any, bytes]:
     reader = PdfFileReader(BytesIO(pdf))
     seal_sig, stamp = seal_and_timestamp(reader, list(reader.embedded_signatures))
-    seal_cms = asn1_cms.ContentInfo.load(seal_sig.pkcs7_content)["content"]
-    signer_info = seal_cms["signer_infos"][0]
-    token = next(a for a in signer_info["unsigned_attrs"] if a["type"].native == "signature_time_stamp_token")
-    stamp_cms = asn1_cms.ContentInfo.load(stamp.pkcs7_content)["content"]
-    return token["values"][0]["content"], stamp_cms, signer_info["signature"].native
+    signer_info = _cms.signed_data(seal_sig.pkcs7_content).signer_infos[0]
+    token = next(a for a in signer_info.unsigned_attrs or () if a.oid == fastpath._ATTR_SIGNATURE_TST)
+    return _cms.signed_data(token.values[0]), _cms.signed_data(stamp.pkcs7_content), signer_info.signature
 
 
 def test_a_time_stamp_token_over_other_bytes_is_refused(sealed) -> None:  # type: ignore[no-untyped-def]
