@@ -21,11 +21,22 @@ signature's ``/Contents``) are ignored. ``tests/verifier/test_cms.py`` compares 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-__all__ = ["Algorithm", "Attribute", "DerError", "SignedData", "SignerInfo", "TstInfo", "signed_data", "tst_info"]
+__all__ = [
+    "Algorithm",
+    "Attribute",
+    "DerError",
+    "SignedData",
+    "SignerInfo",
+    "TstInfo",
+    "certificate_serial_and_issuer",
+    "signed_data",
+    "tst_info",
+]
 
 ID_SIGNED_DATA = "1.2.840.113549.1.7.2"
 
@@ -235,8 +246,12 @@ class SignedData:
     signer_infos: tuple[SignerInfo, ...]
 
 
+@functools.lru_cache(maxsize=32)
 def signed_data(der: bytes) -> SignedData:
-    """The SignedData in a ContentInfo (``der``; bytes after it are ignored) whose type is id-signedData."""
+    """The SignedData in a ContentInfo (``der``; bytes after it are ignored) whose type is id-signedData.
+
+    Memoised (a pure function of the bytes, and the result is immutable): the checks of one licence read the same
+    CMS several times."""
     outer = _expect(_read(der, 0, len(der)), _SEQUENCE, "ContentInfo")
     fields = _children(der, outer)
     if len(fields) != 2 or _oid(der, fields[0], "ContentInfo contentType") != ID_SIGNED_DATA:
@@ -342,3 +357,23 @@ def tst_info(der: bytes) -> TstInfo:
         gen_time=gen_time,
         extensions_present=any(field[_TAG] == 0xA1 for field in fields[5:]),
     )
+
+
+def certificate_serial_and_issuer(der: bytes) -> tuple[int, bytes]:
+    """The serial number of the X.509 certificate whose DER is exactly ``der``, and its issuer Name's DER as in the
+    input (the rest of the certificate is not read)."""
+    outer = _expect(_read(der, 0, len(der)), _SEQUENCE, "Certificate")
+    if outer[_END] != len(der):
+        raise DerError("Certificate: bytes after it")
+    tbs = _expect(_read(der, outer[_BODY], outer[_END]), _SEQUENCE, "TBSCertificate")
+    fields: list[_Tlv] = []
+    at = tbs[_BODY]
+    while len(fields) < 3 and at < tbs[_END]:  # [0] version (optional), serial, signature algorithm, issuer
+        field = _read(der, at, tbs[_END])
+        if fields or field[_TAG] != 0xA0:
+            fields.append(field)
+        at = field[_END]
+    if len(fields) < 3:
+        raise DerError("TBSCertificate: too few fields")
+    issuer = _expect(fields[2], _SEQUENCE, "TBSCertificate issuer")
+    return _integer(der, fields[0], "TBSCertificate serialNumber"), der[issuer[_START] : issuer[_END]]

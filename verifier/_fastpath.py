@@ -594,9 +594,10 @@ def _within(cert: _Cert, *moments: datetime) -> bool:
 
 
 def _check_token(
-    signed_data: _cms.SignedData, imprint_of: bytes, roots: Sequence[_Cert], at: datetime, *, what: str
+    signed_data: _cms.SignedData, imprint: bytes, roots: Sequence[_Cert], at: datetime, *, what: str
 ) -> tuple[datetime, _Cert]:
-    """(3) An RFC 3161 token over ``imprint_of``: its genTime and TSA certificate, once every condition holds."""
+    """(3) An RFC 3161 token whose message imprint is the SHA-256 digest ``imprint``: its genTime and TSA
+    certificate, once every condition holds."""
     if signed_data.content_type != _ID_TST_INFO or signed_data.content is None:
         raise FastPathRefused(f"{what}: not a time-stamp token")
     tst_der = signed_data.content
@@ -614,7 +615,7 @@ def _check_token(
         raise FastPathRefused(f"{what}: TSTInfo: {exc}") from None
     if tst_info.version != 1 or tst_info.extensions_present:
         raise FastPathRefused(f"{what}: TSTInfo version or extensions")
-    if not _is_sha256(tst_info.imprint_algorithm) or tst_info.imprint != _sha256(imprint_of):
+    if not _is_sha256(tst_info.imprint_algorithm) or tst_info.imprint != imprint:
         raise FastPathRefused(f"{what}: the message imprint does not match")
     gen_time = tst_info.gen_time
     tsa = signer.cert
@@ -829,8 +830,10 @@ class FastPath:
         seal = signer.cert
         # (3) The signature time-stamp (over the seal's signature value) and the document time-stamp.
         token = _signed_data(unsigned[_ATTR_SIGNATURE_TST], what="signature time-stamp")
-        signed_at, sig_tsa = _check_token(token, signer.signature, roots, at, what="signature time-stamp")
-        doc_at, doc_tsa = _check_token(stamp_cms, _covered_bytes(stamp_sig), roots, at, what="document time-stamp")
+        signed_at, sig_tsa = _check_token(token, _sha256(signer.signature), roots, at, what="signature time-stamp")
+        # The SHA-256 of the bytes the document time-stamp covers (pyHanko's, computed once per signature).
+        stamped = stamp_sig.compute_digest("sha256")
+        doc_at, doc_tsa = _check_token(stamp_cms, stamped, roots, at, what="document time-stamp")
         if not signed_at <= doc_at <= at:
             raise FastPathRefused("the time-stamps are not in order before the validation time")
         # (4) The chain: seal certificate -> seal CA (in the file) -> trust root.
@@ -864,14 +867,3 @@ def _signed_data(der: bytes, *, what: str) -> _cms.SignedData:
         return _cms.signed_data(der)
     except _cms.DerError as exc:
         raise FastPathRefused(f"{what}: {exc}") from None
-
-
-def _covered_bytes(sig: EmbeddedPdfSignature) -> bytes:
-    """The bytes a signature's /ByteRange covers."""
-    stream = sig.reader.stream
-    values = [int(value) for value in sig.byte_range]
-    pieces = []
-    for start, length in zip(values[0::2], values[1::2], strict=True):
-        stream.seek(start)
-        pieces.append(stream.read(length))
-    return b"".join(pieces)

@@ -25,6 +25,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko_certvalidator.sig_validate import DefaultSignatureValidator, SignatureValidationContext
 
+from verifier import _signer_facts
+
 __all__ = ["impersonated_issuer", "signature_value_problem"]
 
 
@@ -52,6 +54,10 @@ def signature_value_problem(sig: Any) -> str | None:
     None also when the signer identifier names no certificate in the CMS: then nothing can be proven here, and
     the AdES validation reports NO_SIGNING_CERTIFICATE_FOUND.
     """
+    try:
+        return _signer_facts.signature_value_problem(sig)  # the common case, read strictly (same answer)
+    except _signer_facts.Undecided:
+        pass
     signed_data = sig.signed_data
     signer_info = sig.signer_info
     cert = _sid_certificate(signed_data, signer_info)

@@ -73,9 +73,10 @@ from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationChec
 from pyhanko_certvalidator.registry import SimpleTrustManager
 from pyhanko_certvalidator.revinfo.archival import CRLContainer
 
+from verifier import _signer_facts
 from verifier import _speedups as speedups
 from verifier._fastdiff import check_lta_update
-from verifier._fastpath import FastPath, FastPathRefused, seal_and_timestamp
+from verifier._fastpath import FastPath, FastPathRefused, _FactCache, seal_and_timestamp
 from verifier.bundle import TrustBundle
 from verifier.checks import impersonated_issuer, signature_value_problem
 from verifier.errors import InputError
@@ -291,9 +292,20 @@ def _signer_cert(sig: EmbeddedPdfSignature) -> asn1_x509.Certificate:
 
 def _seal_info(sig: EmbeddedPdfSignature) -> SealInfo | None:
     try:
+        der = _signer_facts.signer_certificate(sig)
+    except _signer_facts.Undecided:
+        pass
+    else:
+        # A pure function of the certificate's bytes: every licence of a seal carries the same certificate.
+        return _SEAL_INFOS.get_or_make(der, lambda: _seal_info_of(asn1_x509.Certificate.load(der)))
+    try:
         cert = _signer_cert(sig)
     except Exception:  # no (unique) signer certificate in the CMS: nothing to report
         return None
+    return _seal_info_of(cert)
+
+
+def _seal_info_of(cert: asn1_x509.Certificate) -> SealInfo:
     subject = _name_attributes(cert.subject)
     issuer = _name_attributes(cert.issuer)
     return SealInfo(
@@ -304,6 +316,10 @@ def _seal_info(sig: EmbeddedPdfSignature) -> SealInfo | None:
         certificate_serial=format(cert.serial_number, "x"),
         issuer=issuer.get(_OID_CN),
     )
+
+
+_SEAL_INFOS: _FactCache[bytes, SealInfo] = _FactCache()
+"""A signer certificate's DER -> the seal it names (SealInfo is immutable)."""
 
 
 def _signed_attr(signer_info: asn1_cms.SignerInfo, name: str, *, unsigned: bool = False) -> Any:
@@ -317,6 +333,10 @@ def _signed_attr(signer_info: asn1_cms.SignerInfo, name: str, *, unsigned: bool 
 
 
 def _signature_timestamp(sig: EmbeddedPdfSignature) -> datetime | None:
+    try:
+        return _signer_facts.signature_time_stamp_time(sig)
+    except _signer_facts.Undecided:
+        pass
     token = _signed_attr(sig.signer_info, "signature_time_stamp_token", unsigned=True)
     if token is None:
         return None
@@ -477,6 +497,12 @@ def _check_hidden_objects(data: bytes, reader: PdfFileReader, first_signed: int)
 
 def _digest_matches(sig: EmbeddedPdfSignature) -> bool:
     """Whether the digest the signature commits to equals the digest of the bytes its /ByteRange covers."""
+    try:
+        committed = _signer_facts.committed_digest(sig, document_timestamp=_is_doc_timestamp(sig))
+    except _signer_facts.Undecided:
+        pass
+    else:
+        return committed is not None and bool(sig.compute_digest() == committed)
     if _is_doc_timestamp(sig):
         tst_info = sig.signed_data["encap_content_info"]["content"].parsed
         expected: bytes = tst_info["message_imprint"]["hashed_message"].native

@@ -297,3 +297,15 @@ def test_a_content_info_of_another_type_is_refused(real_cms: list[bytes]) -> Non
 def test_gen_time_is_utc() -> None:
     der = _gen_time_der(b"20261128104100Z")
     assert _cms._gen_time(der, _cms._read(der, 0, len(der))) == datetime(2026, 11, 28, 10, 41, tzinfo=UTC)
+
+
+def test_certificate_serial_and_issuer_read_as_asn1crypto_reads_them(real_cms: list[bytes]) -> None:
+    from asn1crypto import x509 as asn1_x509
+
+    certificates = {der for cms in real_cms for der in _cms.signed_data(cms).certificates}
+    assert len(certificates) >= 3
+    for der in certificates:
+        cert = asn1_x509.Certificate.load(der)
+        assert _cms.certificate_serial_and_issuer(der) == (cert.serial_number, cert.issuer.dump())
+    with pytest.raises(_cms.DerError, match="bytes after"):
+        _cms.certificate_serial_and_issuer(der + b"\x00")
