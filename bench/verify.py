@@ -1,7 +1,8 @@
 """Batch verification speed: seal-verify's engine against poppler pdfsig and in-process pyHanko AdES, same files.
 
 Run: ``.venv/bin/python bench/verify.py`` (``--count 500`` B-LTA licences, sealed first by a throwaway instance;
-``--quick`` for 60). Prints the machine load, documents per second for each verifier and the ratios:
+``--quick`` for 60; ``--keep`` keeps them, e.g. to time ``seal-verify`` on them). Prints the machine load,
+documents per second for each verifier and the ratios:
 
 * ours: ``seal-verify``'s engine (``verifier.cli._verify_all``), 2 worker processes, every check (structure,
   integrity, coverage, AdES LTA chain/revocation/time, stamp and QR code); our own B-LTA licences take the fast
@@ -21,6 +22,7 @@ import asyncio
 import gc
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -56,6 +58,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=500)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--keep", action="store_true", help="keep the sealed licences (and say where) afterwards")
     args = parser.parse_args()
     count = 60 if args.quick else args.count
 
@@ -183,6 +186,10 @@ def main() -> None:
     print(f"target >= 80 documents/s on 2 cores: {'met' if ours_rate >= 80 else 'NOT met'}")
     print(f"stretch >= 10x pyHanko (1 core)   : {'met' if ours_rate >= 10 * pyhanko_rate else 'NOT met'}")
     asyncio.set_event_loop(None)
+    if args.keep:
+        print(f"licences kept in {corpus} (trust root: {root_pem})")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

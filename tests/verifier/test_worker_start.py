@@ -31,3 +31,20 @@ def test_a_single_threaded_process_forks(monkeypatch) -> None:  # type: ignore[n
     monkeypatch.setattr(threading, "active_count", lambda: 1)  # pytest may run helper threads of its own
     assert _single_threaded()
     assert _pool_context().get_start_method() == "fork"
+
+
+def test_workers_collect_garbage_less_often_and_the_caller_is_left_alone(sealed) -> None:  # type: ignore[no-untyped-def]
+    import gc
+    from concurrent.futures import ProcessPoolExecutor
+
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from verifier.cli import _WORKER_GC_THRESHOLD, _init_worker, _Setup
+
+    setup = _Setup(roots_der=(sealed.root.public_bytes(Encoding.DER),))
+    before = gc.get_threshold()
+    _init_worker(setup, None)  # the calling process verifies the first files itself: its settings stay
+    assert gc.get_threshold() == before
+    with ProcessPoolExecutor(1, mp_context=_pool_context(), initializer=_init_worker, initargs=(setup, None)) as pool:
+        assert pool.submit(gc.get_threshold).result() == _WORKER_GC_THRESHOLD
+    assert gc.get_threshold() == before != _WORKER_GC_THRESHOLD
