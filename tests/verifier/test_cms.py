@@ -1,7 +1,7 @@
 """The fast path's strict DER reader (verifier/_cms.py) reads what asn1crypto reads, and never accepts more.
 
 On the real CMS of our licences (the seal, its signature time-stamp token, the document time-stamp; P-256 and
-RSA-3072) both readings agree field by field. On thousands of mutated copies, whenever ours accepts, asn1crypto
+RSA-3072) both readings agree field by field. On 1,800 mutated copies, whenever ours accepts, asn1crypto
 accepts too and reads the same; and the encodings outside strict DER are refused.
 """
 
