@@ -34,6 +34,8 @@ __all__ = [
     "SignerInfo",
     "TstInfo",
     "certificate_serial_and_issuer",
+    "octets_value",
+    "oid_value",
     "signed_data",
     "tst_info",
 ]
