@@ -39,7 +39,7 @@ _DELIMITERS = b"()<>[]{}/%"
 # A plain name: printable ASCII other than delimiters and "#", ended by whitespace or a delimiter (never by the end
 # of the data, or by a byte pyHanko would read as part of the name).
 _REGULAR = bytes(b for b in range(0x21, 0x7F) if b not in _DELIMITERS + b"#")
-_NAME = re.compile(b"/([" + re.escape(_REGULAR) + b"]*)(?=[" + re.escape(_WHITESPACE + _DELIMITERS) + b"])")
+PLAIN_NAME = re.compile(b"/([" + re.escape(_REGULAR) + b"]*)(?=[" + re.escape(_WHITESPACE + _DELIMITERS) + b"])")
 _SKIP = re.compile(b"[" + re.escape(_WHITESPACE) + b"]*")
 # pyHanko reads a number up to the first byte outside "+,-.0123456789" (NumberObject.NumberPattern is [^+-.0-9]).
 _NUMBER = re.compile(rb"[+-]?[0-9]+(?![+,\-.0-9])")
@@ -102,7 +102,7 @@ class _Parse:
             raise _Unsupported
         first = data[at]
         if first == 0x2F:  # "/"
-            match = _NAME.match(data, at)
+            match = PLAIN_NAME.match(data, at)
             if match is None:
                 raise _Unsupported
             result: Any = _pdf.NameObject("/" + match.group(1).decode("ascii"))
@@ -184,7 +184,7 @@ class _Parse:
         entries: dict[Any, Any] = {}
         at = self.skip(at + 2)
         while data[at] != 0x3E:  # ">"
-            match = _NAME.match(data, at)
+            match = PLAIN_NAME.match(data, at)
             if match is None:
                 raise _Unsupported
             key = _pdf.NameObject("/" + match.group(1).decode("ascii"))

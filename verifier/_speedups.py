@@ -22,7 +22,6 @@ comment or the look-ahead holds none.
 from __future__ import annotations
 
 import os
-import re
 from typing import Any
 
 from pyhanko.pdf_utils import generic, misc
@@ -31,9 +30,6 @@ from verifier import _object_reader
 
 _ORIGINAL: Any = generic.read_hex_string_from_stream
 _ORIGINAL_NAME: Any = generic.NameObject.read_from_stream
-# A name: "/" then anything up to whitespace or a delimiter; plain when printable ASCII (0x21-0x7E) without "#".
-_NAME = re.compile(rb"/([^\x00\t\n\x0c\r ()<>\[\]{}/%]*)")
-_PLAIN_NAME = re.compile(rb"[!-\"$-~]*")
 _NAME_CHUNK = 256
 _ORIGINAL_NON_WHITESPACE: Any = misc.read_non_whitespace
 # misc.PDF_WHITESPACE is b" \n\r\t\f\x00" (the same bytes as _PDF_WHITESPACE below).
@@ -73,9 +69,10 @@ def read_name_from_stream(stream: Any) -> Any:
     """Drop-in for :meth:`pyhanko.pdf_utils.generic.NameObject.read_from_stream`."""
     start = stream.tell()
     chunk = stream.read(_NAME_CHUNK)
-    match = _NAME.match(chunk)
-    # The name must end inside the chunk (at a delimiter or whitespace, which stays unread, as in pyHanko).
-    if match is not None and match.end() < len(chunk) and _PLAIN_NAME.fullmatch(match.group(1)) is not None:
+    # A plain name (printable ASCII without "#") ending inside the chunk at a delimiter or whitespace, which stays
+    # unread, as in pyHanko: the object reader's pattern.
+    match = _object_reader.PLAIN_NAME.match(chunk)
+    if match is not None:
         stream.seek(start + match.end(), os.SEEK_SET)
         return generic.NameObject("/" + match.group(1).decode("ascii"))
     stream.seek(start, os.SEEK_SET)
