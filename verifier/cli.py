@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives import serialization
 from verifier.bundle import load_trust_bundle
 from verifier.engine import Verifier, load_crls
 from verifier.errors import InputError, VerifierError
+from verifier.ltv import RevocationSources
 from verifier.registry import ServiceRegistry
 from verifier.report import Indication, Message, Verdict, VerificationReport
 from verifier.trust import load_trust_roots
@@ -59,6 +60,9 @@ CSV_FIELDS = (
     "signed_at_source",
     "level",
     "messages",
+    "proven_signing_time",
+    "verifiable_until",
+    "long_term",
 )
 
 
@@ -98,7 +102,14 @@ def _parser() -> argparse.ArgumentParser:
         "--service",
         metavar="URL",
         help="online: ask the issuing service (e.g. https://seal.example.gov.cn) for each licence's status and "
-        "record hash (GET URL/v1/public/licences/ID); without it everything is offline",
+        "record hash (GET URL/v1/public/licences/ID), whatever address the licence's QR code spells, and for the "
+        "CRLs of seals below B-LTA; without it everything is offline",
+    )
+    parser.add_argument(
+        "--online",
+        action="store_true",
+        help="online: fetch revocation status (CRL, OCSP) from the addresses in the certificates, for seals below "
+        "B-LTA that carry none (B-B, B-T)",
     )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print a JSON array with one report object per file")
@@ -177,6 +188,7 @@ class _Setup:
     crls_der: tuple[bytes, ...] = ()
     bundle: bytes | None = None
     service: str | None = None
+    online: bool = False
 
 
 _verifier: Verifier | None = None
@@ -188,10 +200,11 @@ _HEAD_FILES = 48
 def _build_verifier(setup: _Setup, at: datetime | None) -> Verifier:
     roots = [x509.load_der_x509_certificate(der) for der in setup.roots_der]
     registry = ServiceRegistry(setup.service) if setup.service else None
+    revocation = RevocationSources(service_url=setup.service, online=setup.online)
     if setup.bundle is not None:
         bundle = load_trust_bundle(setup.bundle, trust_roots=roots, at=at or datetime.now(UTC))
-        return Verifier.from_bundle(bundle, crls=setup.crls_der, registry=registry)
-    return Verifier.from_trust_roots(roots, crls=setup.crls_der, registry=registry)
+        return Verifier.from_bundle(bundle, crls=setup.crls_der, registry=registry, revocation=revocation)
+    return Verifier.from_trust_roots(roots, crls=setup.crls_der, registry=registry, revocation=revocation)
 
 
 # Verifying a licence allocates tens of thousands of short-lived objects (PDF objects, ASN.1 values), almost none
@@ -302,8 +315,8 @@ def _line(report: VerificationReport) -> str:
     if report.verdict is Verdict.VALID:
         seal = (report.seal.name if report.seal else None) or "?"
         when = report.signed_at.isoformat() if report.signed_at else "-"
-        return f"{label:<13}  {report.file}  {seal}  {when}"
-    return f"{label:<13}  {report.file}  {report.summary}"
+        return f"{label:<13}  {report.file}  {seal}  {when}  [{report.long_term}]"
+    return f"{label:<13}  {report.file}  {report.summary}  [{report.long_term}]"
 
 
 def _csv_row(report: VerificationReport) -> dict[str, Any]:
@@ -324,6 +337,9 @@ def _csv_row(report: VerificationReport) -> dict[str, Any]:
         "signed_at_source": data["signed_at_source"] or "",
         "level": data["level"] or "",
         "messages": " | ".join(data["messages"]),
+        "proven_signing_time": data["proven_signing_time"] or "",
+        "verifiable_until": data["verifiable_until"] or "",
+        "long_term": data["long_term"],
     }
 
 
@@ -386,6 +402,7 @@ def _setup(args: argparse.Namespace) -> _Setup:
         crls_der=tuple(load_crls(args.crl)),
         bundle=bundle,
         service=args.service,
+        online=args.online,
     )
     _build_verifier(setup, args.at)  # fail now, once, on a bad bundle or URL rather than in every worker
     return setup

@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives import serialization
 from verifier._fastpath import FastPath
 from verifier.bundle import TrustBundle
 from verifier.errors import InputError
+from verifier.ltv import RevocationSources
 from verifier.registry import LicenceRegistry, check_licence
 from verifier.report import VerificationReport
 from verifier.verify import _check_arguments, _unfinished, _validation_spec, _verify, _with_lifecycle_check
@@ -74,15 +75,19 @@ class Verifier:
         crls: Sequence[bytes] = (),
         registry: LicenceRegistry | None = None,
         fast_path: bool = True,
+        revocation: RevocationSources | None = None,
     ) -> None:
         """Prefer the named constructors :meth:`from_trust_roots` and :meth:`from_bundle`. ``fast_path=False``
-        sends every document through pyHanko's full validation (same verdicts, slower)."""
+        sends every document through pyHanko's full validation (same verdicts, slower). ``revocation`` says where
+        revocation data for seals below B-LTA may be fetched (the issuing service, the certificates' addresses);
+        default nowhere (offline)."""
         if not trust_roots:
             raise InputError("at least one trust root is required")
         self.trust_roots = tuple(trust_roots)
         self.bundle = bundle
         self.crls = tuple(crls)
         self.registry = registry
+        self.revocation = revocation
         self._spec = _validation_spec(self.trust_roots, self.crls)
         self._fast = FastPath(self.trust_roots, self.crls) if fast_path else None
 
@@ -93,9 +98,10 @@ class Verifier:
         *,
         crls: Sequence[bytes] = (),
         registry: LicenceRegistry | None = None,
+        revocation: RevocationSources | None = None,
     ) -> Verifier:
         """Trust ``certs`` (PKI only: chain, revocation, time; no seal lifecycle rules)."""
-        return cls(trust_roots=certs, crls=crls, registry=registry)
+        return cls(trust_roots=certs, crls=crls, registry=registry, revocation=revocation)
 
     @classmethod
     def from_bundle(
@@ -104,16 +110,17 @@ class Verifier:
         *,
         crls: Sequence[bytes] = (),
         registry: LicenceRegistry | None = None,
+        revocation: RevocationSources | None = None,
     ) -> Verifier:
         """Trust the root of an already checked bundle (:func:`verifier.bundle.load_trust_bundle`) and judge
         seals by its lifecycle data: retired at a cut-over, revoked, key compromised since a date."""
-        return cls(trust_roots=[bundle.root], bundle=bundle, crls=crls, registry=registry)
+        return cls(trust_roots=[bundle.root], bundle=bundle, crls=crls, registry=registry, revocation=revocation)
 
     async def verify_async(self, pdf: bytes, *, at: datetime | None = None, file: str = "") -> VerificationReport:
         """:meth:`verify` for callers inside an event loop."""
         clock = _check_arguments(self.trust_roots, at)
         try:
-            report = await _verify(pdf, self._spec, clock, file, self.trust_roots, self._fast)
+            report = await _verify(pdf, self._spec, clock, file, self.trust_roots, self._fast, self.revocation)
             if self.bundle is not None:
                 from verifier.policy import apply_lifecycle_policy
 

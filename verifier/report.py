@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any
+
+_CHINA_TZ = timezone(timedelta(hours=8))
 
 
 class Verdict(StrEnum):
@@ -270,6 +272,33 @@ class VerificationReport:
     checks: tuple[Check, ...] = ()
     """Every check of :data:`CHECK_ORDER` with its outcome, in order (empty only for a report made by hand)."""
 
+    proven_signing_time: datetime | None = None
+    """The time a validated time-stamp proves the seal existed (the signature time-stamp's, for our licences);
+    None when nothing proves it (B-B, or the seal was not shown valid)."""
+
+    verifiable_until: datetime | None = None
+    """Until when the file can be validated: when its newest time-stamp's TSA certificate (or algorithm) expires;
+    for a file without time-stamp (B-B), when its seal's certificate chain expires. None when unknown."""
+
+    @property
+    def long_term(self) -> Message:
+        """The level found, the proven signing time and the verifiable-until date, as one statement."""
+        level = self.level or "?"
+        if self.proven_signing_time is not None:
+            proven = _china_time(self.proven_signing_time)
+            proven_zh, proven_en = proven, proven
+        else:
+            proven_zh, proven_en = "无（没有可信时间证明）", "none (no proof of time)"
+        if self.verifiable_until is not None:
+            until = _china_time(self.verifiable_until)
+            until_zh, until_en = until, until
+        else:
+            until_zh, until_en = "未知", "unknown"
+        return Message(
+            f"PAdES 级别：{level}；时间戳证明的盖章时间：{proven_zh}；可验证至：{until_zh}",
+            f"PAdES level: {level}; proven signing time: {proven_en}; verifiable until: {until_en}",
+        )
+
     @property
     def ok(self) -> bool:
         """Whether the verdict is valid."""
@@ -284,8 +313,9 @@ class VerificationReport:
         """A JSON-ready dict with at least the keys of the published contract.
 
         ``file, verdict, indication, subindication, seal, licence, signed_at, messages`` (plus
-        ``signed_at_source``, ``level``, ``details`` and ``checks``). ``signed_at`` is ISO 8601; each message is
-        one string, Chinese first: ``"印章有效：… / Seal valid: …"``.
+        ``signed_at_source``, ``level``, ``details`` and ``checks``; ``proven_signing_time`` and
+        ``verifiable_until`` in ISO 8601 or null, ``long_term`` the statement of :attr:`long_term`). ``signed_at``
+        is ISO 8601; each message is one string, Chinese first: ``"印章有效：… / Seal valid: …"``.
         """
         return {
             "file": self.file,
@@ -300,4 +330,15 @@ class VerificationReport:
             "messages": [str(message) for message in self.messages],
             "details": list(self.details),
             "checks": [check.to_json() for check in self.checks],
+            "proven_signing_time": _iso(self.proven_signing_time),
+            "verifiable_until": _iso(self.verifiable_until),
+            "long_term": str(self.long_term),
         }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _china_time(moment: datetime) -> str:
+    return moment.astimezone(_CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S") + " (UTC+08:00)"

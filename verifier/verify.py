@@ -80,6 +80,8 @@ from verifier._fastpath import FastPath, FastPathRefused, _FactCache, seal_and_t
 from verifier.bundle import TrustBundle
 from verifier.checks import impersonated_issuer, signature_value_problem
 from verifier.errors import InputError
+from verifier.levels import level_hint, no_proof_of_time, validate_below_lta
+from verifier.ltv import RevocationSources, verifiable_until
 from verifier.policy import apply_lifecycle_policy
 from verifier.report import (
     CHECK_ORDER,
@@ -230,26 +232,6 @@ _REASONS: dict[str, tuple[str, str]] = {
     "SIGNED_DATA_NOT_FOUND": ("找不到被签名的数据", "the signed data cannot be found"),
 }
 _UNKNOWN_REASON = ("无法确认印章是否有效", "whether the seal is valid cannot be established")
-
-# What a file below B-LTA lacks for offline long-term validation, by level: (zh-CN, English).
-_LTV_MISSING: dict[str, tuple[str, str]] = {
-    "B-B": (
-        "签名时间戳、证书吊销状态信息和文档时间戳",
-        "a signature time-stamp, revocation status and a document time-stamp",
-    ),
-    "B-T": ("证书吊销状态信息和文档时间戳", "revocation status and a document time-stamp"),
-    "B-LT": ("保护验证材料的文档时间戳", "a document time-stamp protecting the validation material"),
-}
-_NEEDS_B_LTA = Message("长期有效的证照应使用 PAdES B-LTA 级别盖章", "Long-lived licences need PAdES B-LTA sealing")
-
-
-def _ltv_missing(level: str) -> Message:
-    what_zh, what_en = _LTV_MISSING.get(level, _LTV_MISSING["B-B"])
-    return Message(
-        f"无法确认印章有效：此文件（{level}）缺少长期验证材料（{what_zh}），无法离线确认印章在盖章时有效",
-        f"Seal validity cannot be confirmed: the file ({level}) lacks long-term validation material ({what_en}), "
-        "so it cannot be shown offline that the seal was valid when it was applied",
-    )
 
 
 def _reason(sub: str | None) -> tuple[str, str]:
@@ -590,18 +572,34 @@ def _validation_spec(trust_roots: Sequence[x509.Certificate], crls: Sequence[byt
 
 
 async def _ades(
-    sig: EmbeddedPdfSignature, spec: PdfSignatureValidationSpec, at: datetime, level: str
+    sig: EmbeddedPdfSignature,
+    spec: PdfSignatureValidationSpec,
+    at: datetime,
+    level: str,
+    sources: RevocationSources | None = None,
 ) -> tuple[_Finding, datetime | None]:
-    """The AdES LTA verdict on ``sig`` and the time it is proven to exist (None unless it passed)."""
-    # ``at`` is the verifier's clock ("now"), not a historical control time: point_in_time_validation=False.
-    timing = ValidationTimingInfo(validation_time=at, best_signature_time=at, point_in_time_validation=False)
-    result = await ades_lta_validation(sig, spec, timing_info=timing)
-    indic = result.ades_subindic
-    status = indic.status.name
-    sub: str | None = indic.name if isinstance(indic, enum.Enum) else None
-    details = (f"signature {sig.field_name}: {result.failure_msg}",) if result.failure_msg else ()
+    """The AdES verdict on ``sig`` for its PAdES ``level`` and the time it is proven to exist (None unless it
+    passed with a proof of time): LTA validation for B-LTA, :mod:`verifier.levels` below it."""
+    if level != "B-LTA":
+        try:
+            signature_time = _signature_timestamp(sig)
+        except Exception:  # a malformed token: validated (and reported) as B-B would be, without a proof of time
+            signature_time = None
+        outcome = await validate_below_lta(
+            sig, spec, level=level, at=at, signature_time=signature_time, sources=sources
+        )
+        status, sub, details, proven = outcome.status, outcome.subindication, outcome.details, outcome.proven_at
+    else:
+        # ``at`` is the verifier's clock ("now"), not a historical control time: point_in_time_validation=False.
+        timing = ValidationTimingInfo(validation_time=at, best_signature_time=at, point_in_time_validation=False)
+        result = await ades_lta_validation(sig, spec, timing_info=timing)
+        indic = result.ades_subindic
+        status = indic.status.name
+        sub = indic.name if isinstance(indic, enum.Enum) else None
+        details = (f"signature {sig.field_name}: {result.failure_msg}",) if result.failure_msg else ()
+        proven = result.best_signature_time
     if status == "PASSED":
-        return _Finding(Verdict.VALID, Indication.TOTAL_PASSED, None, (), ()), result.best_signature_time
+        return _Finding(Verdict.VALID, Indication.TOTAL_PASSED, None, (), details), proven
     if sub not in SubIndication.__members__:
         sub = None  # pyHanko's GENERIC and the like: not an ETSI sub-indication
     zh, en = _reason(sub)
@@ -614,10 +612,8 @@ async def _ades(
             details,
         ), None
     reason = Message(f"无法确认印章有效：{zh}", f"Seal validity cannot be confirmed: {en}")
-    if level == "B-LTA" or sub == SubIndication.NO_CERTIFICATE_CHAIN_FOUND:
-        messages = [reason]
-    else:  # below B-LTA, missing long-term material is the cause to name first (pyhanko-notes pitfall 6)
-        messages = [_ltv_missing(level), Message(f"详情：{zh}", f"In detail: {en}"), _NEEDS_B_LTA]
+    hint = level_hint(level, sub, details)
+    messages = [reason] if hint is None else [reason, hint]
     return _Finding(Verdict.INDETERMINATE, Indication.INDETERMINATE, sub, tuple(messages), details), None
 
 
@@ -670,6 +666,8 @@ def _report(
     signed_at_source: str | None = None,
     level: str | None = None,
     licence: dict[str, str] | None = None,
+    proven_signing_time: datetime | None = None,
+    verifiable_until: datetime | None = None,
 ) -> VerificationReport:
     if finding.verdict is Verdict.VALID:
         for name, why in _OFFLINE_CHECKS.items():
@@ -687,6 +685,8 @@ def _report(
         messages=finding.messages,
         details=finding.details,
         checks=checks.done("an earlier check decided the verdict"),
+        proven_signing_time=proven_signing_time,
+        verifiable_until=verifiable_until,
     )
 
 
@@ -723,6 +723,19 @@ def _truncated(data: bytes, signatures: Sequence[EmbeddedPdfSignature]) -> _Find
     return None
 
 
+def _verifiable_until(signatures: Sequence[EmbeddedPdfSignature], main: EmbeddedPdfSignature) -> datetime | None:
+    """Until when the file can be validated (:func:`verifier.ltv.verifiable_until`); None when unreadable."""
+    try:
+        chain_ends = [
+            choice.chosen["tbs_certificate"]["validity"]["not_after"].native
+            for choice in main.signed_data["certificates"] or ()
+            if choice.name == "certificate"
+        ]
+        return verifiable_until(signatures, chain_ends)
+    except Exception:  # a malformed token or certificate: the validation reports it; no date to give
+        return None
+
+
 def _fast_coverage(data: bytes, reader: PdfFileReader, signatures: Sequence[EmbeddedPdfSignature]) -> bool:
     """Whether the fast path settles coverage (verifier/_fastdiff.py): our B-LTA layout, nothing else changed."""
     try:
@@ -752,6 +765,7 @@ async def _verify(
     file: str,
     trust_roots: Sequence[x509.Certificate] = (),
     fast: FastPath | None = None,
+    sources: RevocationSources | None = None,
 ) -> VerificationReport:
     checks = _Checks()
     # (1) Structure. (1a) A PDF at all: pikepdf (qpdf) must open it.
@@ -809,6 +823,7 @@ async def _verify(
         "signed_at_source": source,
         "level": level,
         "licence": stamp.to_licence() if stamp is not None else None,
+        "verifiable_until": _verifiable_until(signatures, main),
     }
     # (1d) Nothing after the last %%EOF but whitespace; that %%EOF closes the newest xref section, and nothing
     # but its trailer lies between the two. A signature reaching past the end means the file was cut short.
@@ -882,9 +897,11 @@ async def _verify(
         if fast_proven is not None:
             finding, proven_at = _Finding(Verdict.VALID, Indication.TOTAL_PASSED, None, (), ()), fast_proven
         else:
-            finding, proven_at = await _ades(sig, spec, at, _pades_level(reader, sig, timestamps))
+            finding, proven_at = await _ades(sig, spec, at, _pades_level(reader, sig, timestamps), sources)
         if sig is main and proven_at is not None and signed_at is None:
             facts["signed_at"], facts["signed_at_source"] = proven_at, "proof-of-existence"
+        if sig is main and finding.verdict is Verdict.VALID and level != "B-B":
+            facts["proven_signing_time"] = proven_at
         if worst is None or _SEVERITY[finding.verdict] > _SEVERITY[worst.verdict]:
             worst = finding
     assert worst is not None
@@ -899,7 +916,7 @@ async def _verify(
             worst.verdict,
             worst.indication,
             None,
-            _valid_messages(seal, facts["signed_at"], facts["signed_at_source"]),
+            (*_valid_messages(seal, facts["signed_at"], facts["signed_at_source"]), *no_proof_of_time(level)),
             worst.details,
         )
     elif signed_at is not None and at < signed_at:
