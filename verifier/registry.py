@@ -11,10 +11,16 @@ The service publishes, per licence id, only what a verifier needs and nothing pe
 ``identifier``, ``number``, ``valid_until`` and ``document_sha256`` (the SHA-256 of the sealed PDF exactly as
 issued). The checks (:func:`check_licence`), numbered as in the code:
 
-1. The seal must already be valid offline; an invalid or modified document stays so, unasked.
-2. Only licences of the service asked: a QR code naming another service is skipped (not our record to judge).
-3. The record must exist; the document must be the issued one: its bytes, or its bytes up to the end of one of
-   its revisions (later updates that only add validation material or document time-stamps are allowed and were
+1. The seal must already be valid offline (or indeterminate: the record may still show the licence revoked); an
+   invalid or modified document stays so, unasked.
+2. Which licences are asked. A registry the user named (``seal-verify --service URL``, :attr:`insist` true) is
+   asked about every licence, whatever address its QR code spells (``localhost`` or ``127.0.0.1``, another
+   port): it is never skipped silently. A document without a readable licence id is then indeterminate, saying
+   the status could not be asked. The service's own verify API (``insist`` false) judges only its own licences
+   (QR codes naming its address, loopback spellings alike) and skips others, saying so in the checks.
+3. The record must exist (unknown to the service the QR code names: invalid; unknown to a service asked about
+   another's licence: indeterminate); the document must be the issued one: its bytes, or its bytes up to the end
+   of one of its revisions (later updates that only add validation material or document time-stamps are allowed and were
    checked offline), hash to ``document_sha256``; the stamp's printed number must be the record's number.
 4. The licence must be in force at ``at``: revoked is invalid, suspended indeterminate (it may be reinstated),
    past ``valid_until`` (China calendar) invalid as expired.
@@ -108,6 +114,10 @@ class LicenceRegistry(Protocol):
     service_url: str
     """The base URL of the service whose records these are (QR codes name it before ``/v/{id}``)."""
 
+    insist: bool
+    """Whether every licence is asked about (the user named this service), not only those whose QR code names
+    :attr:`service_url`."""
+
     def lookup(self, licence_id: str) -> LicenceRecord | None:
         """The record of ``licence_id``, None when the service has none; :class:`RegistryError` when unreachable."""
         ...
@@ -116,9 +126,10 @@ class LicenceRegistry(Protocol):
 class StaticRegistry:
     """Records held in memory (a test double, or a department's mirror of the records)."""
 
-    def __init__(self, service_url: str, records: Mapping[str, LicenceRecord]) -> None:
+    def __init__(self, service_url: str, records: Mapping[str, LicenceRecord], *, insist: bool = False) -> None:
         self.service_url = service_url.rstrip("/")
         self.records = dict(records)
+        self.insist = insist
 
     def lookup(self, licence_id: str) -> LicenceRecord | None:
         """The held record, or None."""
@@ -126,7 +137,11 @@ class StaticRegistry:
 
 
 class ServiceRegistry:
-    """Asks the issuing service: ``GET {service_url}/v1/public/licences/{id}`` (public, no key, no personal data)."""
+    """Asks the issuing service: ``GET {service_url}/v1/public/licences/{id}`` (public, no key, no personal data).
+
+    The user named this service, so it is asked about every licence (:attr:`insist`)."""
+
+    insist = True
 
     def __init__(self, service_url: str, *, timeout: float = 10.0) -> None:
         parts = urllib.parse.urlsplit(service_url)
@@ -170,9 +185,40 @@ def revision_hashes(data: bytes) -> set[str]:
     return digests
 
 
+_LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]"}
+
+
+def same_service(a: str, b: str) -> bool:
+    """Whether the base URLs ``a`` and ``b`` name the same service: same scheme, port and path, and the same host
+    (case-insensitive) or both loopback (``localhost``, ``127.0.0.1``, ``::1``)."""
+    pa, pb = urllib.parse.urlsplit(a.rstrip("/")), urllib.parse.urlsplit(b.rstrip("/"))
+    if pa.scheme.lower() != pb.scheme.lower() or pa.path.rstrip("/") != pb.path.rstrip("/"):
+        return False
+    try:
+        ports = (
+            pa.port or {"http": 80, "https": 443}.get(pa.scheme),
+            pb.port or {"http": 80, "https": 443}.get(pb.scheme),
+        )
+    except ValueError:
+        return False
+    ha, hb = (pa.hostname or "").lower(), (pb.hostname or "").lower()
+    return ports[0] == ports[1] and (ha == hb or (ha in _LOOPBACK and hb in _LOOPBACK))
+
+
 def _replace_check(report: VerificationReport, *changes: Check) -> tuple[Check, ...]:
     by_name = {check.name: check for check in changes}
     return tuple(by_name.get(check.name, check) for check in report.checks)
+
+
+def _skip(report: VerificationReport, why: str) -> VerificationReport:
+    return dataclasses.replace(
+        report,
+        checks=_replace_check(
+            report,
+            Check("licence-identity", CheckOutcome.SKIPPED, why),
+            Check("licence-status", CheckOutcome.SKIPPED, why),
+        ),
+    )
 
 
 def _decide(
@@ -183,6 +229,11 @@ def _decide(
     licence: dict[str, str],
     *checks: Check,
 ) -> VerificationReport:
+    if report.verdict is Verdict.INDETERMINATE and verdict is not Verdict.INVALID:
+        # Already indeterminate offline: keep the offline reason first; add the licence finding after it.
+        return dataclasses.replace(
+            report, messages=(*report.messages, message), licence=licence, checks=_replace_check(report, *checks)
+        )
     indication = Indication.TOTAL_FAILED if verdict is Verdict.INVALID else Indication.INDETERMINATE
     return dataclasses.replace(
         report,
@@ -201,21 +252,34 @@ def check_licence(
     """``report`` with the online licence checks (1-4 of the module docstring) applied."""
     licence = dict(report.licence or {})
     licence_id = licence.get("id")
-    # (1) only a seal already valid offline.
-    if report.verdict is not Verdict.VALID:
+    insist = bool(getattr(registry, "insist", False))
+    # (1) only a seal already valid offline (or, for a registry the user named, indeterminate).
+    if report.verdict is not Verdict.VALID and not (insist and report.verdict is Verdict.INDETERMINATE):
         return report
-    # (2) only licences of this service.
-    if not licence_id or licence.get("service_url", "").rstrip("/") != registry.service_url:
-        why = "the stamp names no licence of this service" if licence_id else "the document has no readable QR code"
-        return dataclasses.replace(
-            report,
-            checks=_replace_check(
+    # (2) which licences: every one for a registry the user named; else only this service's own.
+    issuer_url = licence.get("service_url", "")
+    ours = bool(issuer_url) and same_service(issuer_url, registry.service_url)
+    if not licence_id:
+        why = "the document has no readable QR code naming a licence"
+        if insist:
+            return _decide(
                 report,
-                Check("licence-identity", CheckOutcome.SKIPPED, why),
-                Check("licence-status", CheckOutcome.SKIPPED, why),
-            ),
-        )
+                Verdict.INDETERMINATE,
+                SubIndication.SIG_CONSTRAINTS_FAILURE,
+                Message(
+                    f"无法向 {registry.service_url} 查询证照状态：文件中没有可读的证照二维码",
+                    f"The licence status could not be asked of {registry.service_url}: the document has no "
+                    "readable QR code naming a licence",
+                ),
+                licence,
+                Check("licence-identity", CheckOutcome.INDETERMINATE, why),
+                Check("licence-status", CheckOutcome.INDETERMINATE, why),
+            )
+        return _skip(report, why)
+    if not ours and not insist:
+        return _skip(report, "the stamp names no licence of this service")
     # (3) the record, the document and the number.
+    licence["asked"] = registry.service_url
     try:
         record = registry.lookup(licence_id)
     except RegistryError as exc:
@@ -223,10 +287,29 @@ def check_licence(
             report,
             Verdict.INDETERMINATE,
             SubIndication.TRY_LATER,
-            Message("暂时无法查询证照登记记录，请稍后再试", "The licence record could not be reached; try later"),
+            Message(
+                f"暂时无法向 {registry.service_url} 查询证照登记记录，请稍后再试",
+                f"The licence record could not be reached at {registry.service_url}; try later",
+            ),
             licence,
             Check("licence-identity", CheckOutcome.INDETERMINATE, str(exc)),
             Check("licence-status", CheckOutcome.INDETERMINATE, str(exc)),
+        )
+    if record is None and not ours:
+        # Asked about a licence whose QR code names another service: this one not knowing it proves nothing.
+        return _decide(
+            report,
+            Verdict.INDETERMINATE,
+            SubIndication.SIG_CONSTRAINTS_FAILURE,
+            Message(
+                f"{registry.service_url} 没有此证照的登记记录"
+                f"（证照二维码指向 {issuer_url or '未知服务'}），无法确认证照状态",
+                f"{registry.service_url} has no record of this licence (its QR code names "
+                f"{issuer_url or 'no service'}): the licence status cannot be confirmed",
+            ),
+            licence,
+            Check("licence-identity", CheckOutcome.INDETERMINATE, f"{registry.service_url}: no record of {licence_id}"),
+            Check("licence-status", CheckOutcome.INDETERMINATE, "unknown to the service asked"),
         )
     if record is None:
         return _decide(

@@ -249,7 +249,8 @@ class VerificationReport:
     """The licence the seal's stamp names, None when the document has no readable stamp. Keys, each present only
     when known: ``id`` and ``verify_url`` (from the QR code), ``service_url`` (the issuer's base URL), ``number``
     (the stamp text); online also ``identifier`` (GB/T 36904), ``status`` (valid, suspended, revoked, expired) and
-    ``record`` (``matches`` or ``differs``: the document against the licence record's document hash). Claimed
+    ``record`` (``matches`` or ``differs``: the document against the licence record's document hash) and
+    ``asked`` (the service URL the status was asked of). Claimed
     unless the verdict is valid."""
 
     signed_at: datetime | None = None

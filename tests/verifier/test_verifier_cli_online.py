@@ -56,13 +56,12 @@ def test_service_mode_reads_status_and_record_from_the_issuer(live_instance, lic
     code, out, _ = run(capsys, path, "--trust-root", root)
     assert code == 0 and out.startswith("VALID")
 
-    # Another service is not asked about this one's licences: the licence checks are skipped, say so.
+    # The service named is asked, whatever the QR code says; nothing answers there: indeterminate, never valid.
     code, out, _ = run(capsys, path, "--trust-root", root, "--service", "http://127.0.0.1:9", "--json")
     [report] = json.loads(out)
-    assert code == 0 and report["verdict"] == "valid"
-    assert {c["name"]: c["detail"] for c in report["checks"]}["licence-status"] == (
-        "the stamp names no licence of this service"
-    )
+    assert code == 1 and (report["verdict"], report["subindication"]) == ("indeterminate", "TRY_LATER")
+    assert {c["name"]: c["outcome"] for c in report["checks"]}["licence-status"] == "indeterminate"
+    assert "http://127.0.0.1:9" in report["messages"][0] and report["licence"]["asked"] == "http://127.0.0.1:9"
 
     # The issuer unreachable: indeterminate (try later), never a crash.
     class Unreachable:
@@ -80,7 +79,7 @@ def test_service_mode_reads_status_and_record_from_the_issuer(live_instance, lic
 
 def test_crl_files_add_revocation_knowledge(sealed, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     # A B-T file carries no revocation information: without CRLs the chain cannot be checked at all; with the
-    # issuer's CRLs given on the command line it can (what remains missing is proof of time for the past).
+    # issuer's CRLs given on the command line it can, at the time its signature time-stamp proves: valid.
     now = datetime.now(UTC)
     crl_paths = []
     for role in ("root", "seal-ca"):
@@ -91,11 +90,11 @@ def test_crl_files_add_revocation_knowledge(sealed, tmp_path: Path, capsys) -> N
     b_t.write_bytes(forgeries.signed_revision(sealed.b_lta))
     _, out, _ = run(capsys, b_t, "--trust-root", sealed.root_pem, "--json")
     assert json.loads(out)[0]["subindication"] == "CERTIFICATE_CHAIN_GENERAL_FAILURE"
-    _, out, _ = run(capsys, b_t, "--trust-root", sealed.root_pem, "--json", *crl_paths)
-    assert json.loads(out)[0]["subindication"] == "NO_POE"
+    code, out, _ = run(capsys, b_t, "--trust-root", sealed.root_pem, "--json", *crl_paths)
+    assert code == 0 and (json.loads(out)[0]["verdict"], json.loads(out)[0]["level"]) == ("valid", "B-T")
     # The library takes the same CRLs (DER).
     crls = [p.read_bytes() for p in crl_paths[1::2]]
-    assert Verifier.from_trust_roots(sealed.roots, crls=crls).verify(b_t.read_bytes()).subindication == "NO_POE"
+    assert Verifier.from_trust_roots(sealed.roots, crls=crls).verify(b_t.read_bytes()).verdict.value == "valid"
     bad = tmp_path / "bad.crl"
     bad.write_bytes(b"not a crl")
     code, _, err = run(capsys, b_t, "--trust-root", sealed.root_pem, "--crl", bad)
