@@ -82,6 +82,7 @@ from verifier.checks import impersonated_issuer, signature_value_problem
 from verifier.errors import InputError
 from verifier.levels import level_hint, no_proof_of_time, validate_below_lta
 from verifier.ltv import RevocationSources, verifiable_until
+from verifier.placement import signature_relocated, signed_bytes_damage
 from verifier.policy import apply_lifecycle_policy
 from verifier.report import (
     CHECK_ORDER,
@@ -599,7 +600,7 @@ async def _ades(
         details = (f"signature {sig.field_name}: {result.failure_msg}",) if result.failure_msg else ()
         proven = result.best_signature_time
     if status == "PASSED":
-        return _Finding(Verdict.VALID, Indication.TOTAL_PASSED, None, (), details), proven
+        return _Finding(Verdict.VALID, Indication.TOTAL_PASSED, None, (), ()), proven
     if sub not in SubIndication.__members__:
         sub = None  # pyHanko's GENERIC and the like: not an ETSI sub-indication
     zh, en = _reason(sub)
@@ -736,6 +737,19 @@ def _verifiable_until(signatures: Sequence[EmbeddedPdfSignature], main: Embedded
         return None
 
 
+def _damaged_signed_bytes(data: bytes) -> _Finding | None:
+    """Invalid when the raw bytes show a signature's signed bytes cut off, moved or overwritten."""
+    problem = signed_bytes_damage(data)
+    if problem is None:
+        return None
+    return _invalid(
+        SubIndication.FORMAT_FAILURE,
+        "盖章签署的内容已损坏（被截断、移动或覆盖）",
+        "the sealed content is damaged (cut off, moved or overwritten)",
+        detail=problem,
+    )
+
+
 def _fast_coverage(data: bytes, reader: PdfFileReader, signatures: Sequence[EmbeddedPdfSignature]) -> bool:
     """Whether the fast path settles coverage (verifier/_fastdiff.py): our B-LTA layout, nothing else changed."""
     try:
@@ -790,8 +804,12 @@ async def _verify(
             return _report(file, finding, checks=checks.add("structure", CheckOutcome.FAILED, "encrypted"))
         signatures: list[EmbeddedPdfSignature] = list(reader.embedded_signatures)
     except Exception as exc:  # pyHanko refuses the structure pikepdf tolerated (e.g. a damaged xref)
-        finding = tail or _invalid(
-            SubIndication.FORMAT_FAILURE, "PDF 文件结构已损坏", "the PDF's structure is damaged", detail=str(exc)
+        finding = (
+            _damaged_signed_bytes(data)
+            or tail
+            or _invalid(
+                SubIndication.FORMAT_FAILURE, "PDF 文件结构已损坏", "the PDF's structure is damaged", detail=str(exc)
+            )
         )
         return _report(file, finding, checks=checks.add("structure", CheckOutcome.FAILED, str(exc)))
     # (1c) At least one seal.
@@ -829,10 +847,21 @@ async def _verify(
     # but its trailer lies between the two. A signature reaching past the end means the file was cut short.
     tail = tail or _check_final_section(data, reader)
     if tail is not None:
-        finding = _truncated(data, signatures) or tail
+        finding = _truncated(data, signatures) or _damaged_signed_bytes(data) or tail
         return _report(file, finding, checks=checks.add("structure", CheckOutcome.FAILED, "file tail"), **facts)
-    # (1e) Every /ByteRange starts at 0 and leaves out exactly the /Contents hex string.
+    # (1e) Every /ByteRange starts at 0 and leaves out exactly the /Contents hex string; every signature
+    # dictionary is the one written in the revision it signs (verifier/placement.py).
     for sig in signatures:
+        problem = signature_relocated(data, reader, sig)
+        if problem is not None:
+            finding = _invalid(
+                SubIndication.FORMAT_FAILURE,
+                "签名在盖章后被移动或改写（签名字典不是所签版本中的那一个）",
+                "the signature was moved or rewritten after sealing (its dictionary is not the one of the "
+                "revision it signs)",
+                detail=problem,
+            )
+            return _report(file, finding, checks=checks.add("structure", CheckOutcome.FAILED, problem), **facts)
         problem = _check_byte_range(data, sig)
         if problem is not None:
             finding = _truncated(data, signatures) or _invalid(
