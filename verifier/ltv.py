@@ -98,7 +98,7 @@ def _token_signer_chain(token: asn1_cms.ContentInfo) -> list[asn1_x509.Certifica
     if signer is None:
         return []
     chain = [signer]
-    while not chain[-1].self_signed and len(chain) < 8:
+    while not chain[-1].self_issued and len(chain) < 8:
         issuer = next((c for c in certs if c.subject == chain[-1].issuer and c not in chain), None)
         if issuer is None:
             break
@@ -231,7 +231,7 @@ def fetch_revocation(
     asked: set[str] = set()
     by_subject = {cert.subject.dump(): cert for cert in certs}
     for cert in certs:
-        if cert.self_signed:
+        if cert.self_issued:
             continue  # a trust anchor: not revocation-checked
         crl_urls, ocsp_urls = _uris(cert)
         targets: list[str] = []

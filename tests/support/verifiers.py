@@ -97,3 +97,47 @@ def pdfsig(pdf_path: Path, nss_dir: Path, *extra: str) -> str:
         timeout=60,
     )
     return result.stdout + result.stderr
+
+
+def pyhanko_ades_with_time_at_signature_time_stamp(pdf: bytes, root_der: bytes) -> tuple[str, str | None]:
+    """pyHanko's AdES validation with time (ETSI EN 319 102-1 § 5.5) of the first signature, at the time of its
+    signature time-stamp, trusting only ``root_der``, with the revocation data in the file's DSS (issued after
+    that time: ``retroactive_revinfo``). Offline. Returns (indication, sub-indication) as pyHanko names them."""
+    from pyhanko.sign.validation import ades
+    from pyhanko.sign.validation.status import PdfSignatureStatus
+
+    root = asn1_x509.Certificate.load(root_der)
+    reader = PdfFileReader(BytesIO(pdf))
+    signature = reader.embedded_regular_signatures[0]
+    signature.compute_integrity_info()
+    token = signature.signer_info["unsigned_attrs"][0]["values"][0]
+    gen_time = token["content"]["encap_content_info"]["content"].parsed["gen_time"].native
+    dss = ades._dss_to_local_knowledge(reader)
+    policy = CertValidationPolicySpec(
+        trust_manager=SimpleTrustManager.build(trust_roots=[root]),
+        revinfo_policy=CertRevTrustPolicy(
+            RevocationCheckingPolicy(
+                ee_certificate_rule=RevocationCheckingRule.CHECK_IF_DECLARED,
+                intermediate_ca_cert_rule=RevocationCheckingRule.CHECK_IF_DECLARED,
+            ),
+            retroactive_revinfo=True,
+        ),
+    )
+    spec = SignatureValidationSpec(
+        cert_validation_policy=policy,
+        revinfo_gathering_policy=RevocationInfoGatheringSpec(online_fetching_rule=RevinfoOnlineFetchingRule.LOCAL_ONLY),
+        local_knowledge=dss,
+    )
+    timing = ValidationTimingInfo(gen_time, gen_time, point_in_time_validation=True)
+    result = asyncio.run(
+        ades.ades_with_time_validation(
+            signature.signed_data,
+            spec,
+            timing_info=timing,
+            raw_digest=signature.compute_digest(),
+            extra_status_kwargs=signature.summarise_integrity_info(),
+            status_cls=PdfSignatureStatus,
+        )
+    )
+    sub = result.ades_subindic
+    return sub.status.name, (None if sub.status.name == "PASSED" else sub.name)
