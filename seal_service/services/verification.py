@@ -122,9 +122,19 @@ class Verification:
             instance._verification = found  # type: ignore[attr-defined]
         return found
 
+    def _own_crls(self, at: datetime) -> list[bytes]:
+        """This instance's current CRLs (root, seal CA): the revocation status that seals below B-LTA (B-B, B-T)
+        carry none of. Read again when the verifier is rebuilt (every minute)."""
+        try:
+            return [self.instance.revocation.crl(role, at=at) for role in ("root", "seal-ca")]
+        except Exception as exc:  # no CRL can be made now: those seals are then indeterminate, as offline
+            log.warning("verifying without this instance's CRLs: %s", exc)
+            return []
+
     def _build(self, at: datetime) -> Verifier:
         root = self.instance.pki.certificate(PkiRole.ROOT)
         registry = DatabaseRegistry(self.instance)
+        crls = self._own_crls(at)
         try:
             from seal_service.services.trust_bundle import current_trust_bundle
             from verifier.bundle import load_trust_bundle
@@ -133,8 +143,8 @@ class Verification:
             bundle = load_trust_bundle(issued.document, trust_roots=[root], at=at)
         except Exception as exc:  # no bundle signer yet, or bundle code in flux: PKI-only, say so in the log
             log.warning("verifying without a trust bundle (root only): %s", exc)
-            return Verifier.from_trust_roots([root], registry=registry)
-        return Verifier.from_bundle(bundle, registry=registry)
+            return Verifier.from_trust_roots([root], registry=registry, crls=crls)
+        return Verifier.from_bundle(bundle, registry=registry, crls=crls)
 
     def verifier(self, at: datetime) -> Verifier:
         """The current verifier; rebuilt at most every minute, so a new bundle version is taken up quickly."""

@@ -168,3 +168,29 @@ def test_a_zip_lying_about_sizes_is_refused(served) -> None:  # type: ignore[no-
     lying = honest.replace((450).to_bytes(4, "little"), (45).to_bytes(4, "little"))  # declared size 45, not 450
     with pytest.raises(InvalidInput):
         unzip_batch(lying, max_entry_bytes=1000)
+
+
+@pytest.mark.parametrize("level", ["B-B", "B-T", "B-LT"])
+def test_licences_below_b_lta_are_valid_and_the_report_states_level_proof_and_verifiable_until(served, level) -> None:  # type: ignore[no-untyped-def]
+    # The service knows its own CRLs: B-B and B-T licences (no revocation data in the file) are checked with them.
+    from seal_service.services.sealing import LicenceRequest, seal_licence
+    from seal_service.signing.sealer import PadesLevel
+
+    client, _, instance = served
+    request = LicenceRequest(
+        item_code="JC-001", holder_name="王五", seal_id="jc-bureau-approval", level=PadesLevel(level)
+    )
+    licence = seal_licence(instance, sample_licence_pdf(), request, actor="test", at=datetime.now(UTC))
+    report = client.post("/v1/verify", files={"pdf": ("l.pdf", licence.pdf)}).json()
+    assert (report["verdict"], report["level"]) == ("valid", level), report
+    assert report["verifiable_until"] is not None
+    assert (report["proven_signing_time"] is None) == (level == "B-B")
+    assert report["long_term"].startswith(f"PAdES 级别：{level}；") and f"PAdES level: {level};" in report["long_term"]
+    batch = client.post("/v1/verify/batch", files=[("files", ("a.pdf", licence.pdf))]).json()
+    assert batch["results"][0]["long_term"] == report["long_term"]
+
+
+def test_the_qr_pages_upload_check_shows_the_long_term_statement(served) -> None:  # type: ignore[no-untyped-def]
+    client, sealed, _ = served
+    page = client.get(f"/v/{sealed.licence_id}").text
+    assert "r.long_term" in page and 'id="long-term"' in page
