@@ -427,3 +427,43 @@ def test_csv_and_text_state_level_proven_time_and_verifiable_until(world: World,
     assert [r["level"] for r in rows] == ["B-LT", "B-T"]
     assert rows[0]["proven_signing_time"] and rows[0]["verifiable_until"] and not rows[1]["proven_signing_time"]
     assert rows[0]["long_term"].startswith("PAdES 级别：B-LT")
+
+
+# --- differential: the fast path stays B-LTA-only and changes no verdict below it ---------------------------------
+
+LATER = {"now": timedelta(0), "after-crl-next-update": timedelta(days=30), "after-tsa-expiry": timedelta(days=6 * 365)}
+
+
+@pytest.mark.parametrize(
+    ("sources", "when"),
+    [
+        ("offline", "now"),
+        ("offline", "after-tsa-expiry"),
+        ("crl", "now"),
+        ("crl", "after-crl-next-update"),
+        ("online", "now"),
+    ],
+)
+def test_levels_below_b_lta_get_the_same_report_with_and_without_the_fast_path(  # type: ignore[no-untyped-def]
+    world: World, sources: str, when: str
+) -> None:
+    from io import BytesIO
+
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    from verifier._fastpath import FastPath, FastPathRefused
+
+    crls = tuple(Path(p).read_bytes() for p in world.crl_args[1::2]) if sources == "crl" else ()
+    revocation = RevocationSources(online=sources == "online")
+    at = datetime.now(UTC) + LATER[when]
+    names = [name for name in world.pdfs if not name.endswith("B-LTA") and name != "revoked-licence"]
+    for name in names:
+        pdf = world.pdfs[name]
+        fast = Verifier(trust_roots=[world.root], crls=crls, revocation=revocation).verify(pdf, at=at, file="x.pdf")
+        full = Verifier(trust_roots=[world.root], crls=crls, revocation=revocation, fast_path=False).verify(
+            pdf, at=at, file="x.pdf"
+        )
+        assert fast.to_json() == full.to_json(), name
+        reader = PdfFileReader(BytesIO(pdf))
+        with pytest.raises(FastPathRefused):
+            FastPath([world.root], crls).check(reader, list(reader.embedded_signatures), at)
