@@ -99,7 +99,8 @@ function t(zh,en){return '<span class="zh" lang="zh-CN">'+esc(zh)+'</span>'+
 function show(r){var w=words[r.verdict]||words.indeterminate;
  var h='<p class="verdict '+w[2]+'" id="verdict" data-verdict="'+esc(r.verdict)+'">'+t(w[0],w[1])+'</p><ul>';
  (r.messages||[]).forEach(function(m){var p=m.split(' / ');h+='<li>'+t(p[0],p.slice(1).join(' / ')||p[0])+'</li>'});
- h+='</ul>';if(r.long_term){var q=r.long_term.split(' / ');h+='<p id="long-term"><small>'+t(q[0],q.slice(1).join(' / ')||q[0])+'</small></p>'}
+ h+='</ul>';if(r.long_term){var q=r.long_term.split(' / ');
+ h+='<p id="long-term"><small>'+t(q[0],q.slice(1).join(' / ')||q[0])+'</small></p>'}
  if(r.licence&&r.licence.id&&r.licence.id!==id){h+='<p class="bad">'+
  t('注意：此文件是另一份证照（'+r.licence.id+'）','Note: this file is another licence ('+r.licence.id+')')+'</p>'}
  h+='<p><small>'+esc(r.indication+(r.subindication?' / '+r.subindication:''))+'</small></p>';out.innerHTML=h}
