@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["signature_relocated", "signed_bytes_damage"]
+__all__ = ["sealed_revision_readable", "signature_relocated", "signed_bytes_damage"]
 
 _BYTE_RANGE = re.compile(
     rb"/ByteRange[\x00\t\n\x0c\r ]*\[[\x00\t\n\x0c\r ]*(\d+)[\x00\t\n\x0c\r ]+(\d+)"
@@ -76,3 +76,23 @@ def signature_relocated(data: bytes, reader: Any, sig: Any) -> str | None:
             f"{changed}, after the revision {covered} its /ByteRange covers: relocated or rewritten"
         )
     return None
+
+
+def sealed_revision_readable(data: bytes, *, limit: int = 16) -> bool:
+    """Whether some prefix of ``data`` ending at one of its last ``limit`` ``%%EOF`` markers reads as a PDF with a
+    seal (a signature that is not a document time-stamp). When the whole file does not read, this tells junk or an
+    incomplete update *after* an intact sealed revision (``modified``) from a file cut inside its sealed revision,
+    or one that never held a seal (``invalid``)."""
+    from io import BytesIO
+
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    ends = [found.end() for found in re.finditer(rb"%%EOF", data)][-limit:]
+    for end in reversed(ends):
+        try:
+            reader = PdfFileReader(BytesIO(data[:end]), strict=False)
+            if any(sig.sig_object_type != "/DocTimeStamp" for sig in reader.embedded_signatures):
+                return True
+        except Exception:  # noqa: S112 - this prefix does not read; try an earlier one
+            continue
+    return False

@@ -82,7 +82,7 @@ from verifier.checks import impersonated_issuer, signature_value_problem
 from verifier.errors import InputError
 from verifier.levels import level_hint, no_proof_of_time, validate_below_lta
 from verifier.ltv import RevocationSources, verifiable_until
-from verifier.placement import signature_relocated, signed_bytes_damage
+from verifier.placement import sealed_revision_readable, signature_relocated, signed_bytes_damage
 from verifier.policy import apply_lifecycle_policy
 from verifier.report import (
     CHECK_ORDER,
@@ -804,6 +804,12 @@ async def _verify(
             return _report(file, finding, checks=checks.add("structure", CheckOutcome.FAILED, "encrypted"))
         signatures: list[EmbeddedPdfSignature] = list(reader.embedded_signatures)
     except Exception as exc:  # pyHanko refuses the structure pikepdf tolerated (e.g. a damaged xref)
+        if tail is not None and tail.verdict is Verdict.MODIFIED and not sealed_revision_readable(data):
+            tail = _invalid(
+                SubIndication.FORMAT_FAILURE,
+                "文件不完整（被截断）或已损坏，其中没有完整的已盖章版本",
+                "the file is incomplete (truncated) or damaged: it holds no intact sealed revision",
+            )
         finding = (
             _damaged_signed_bytes(data)
             or tail
