@@ -20,13 +20,15 @@ or, for many documents, once set up: ``Verifier.from_trust_roots(roots).verify(d
 
 This package ships alone: it imports the standard library and third-party crypto/PDF libraries (pyHanko,
 pyhanko-certvalidator, cryptography, asn1crypto, pikepdf), never the service. Nothing is fetched from the
-network; time is a parameter (``at``).
+network unless asked (:class:`~verifier.ltv.RevocationSources` for revocation status of seals below B-LTA, a
+licence registry for licence status); time is a parameter (``at``).
 """
 
 from __future__ import annotations
 
 from verifier.engine import Verifier, load_crls
 from verifier.errors import InputError, VerifierError
+from verifier.ltv import RevocationSources
 from verifier.report import (
     Check,
     CheckOutcome,
@@ -46,6 +48,7 @@ __all__ = [
     "Indication",
     "InputError",
     "Message",
+    "RevocationSources",
     "SealInfo",
     "SubIndication",
     "Verdict",

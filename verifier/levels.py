@@ -19,7 +19,7 @@ What each level proves, and how it is validated here (B-LTA goes through pyHanko
   certificate not revoked at a later time was not revoked at T; one revoked after T stays valid for seals
   proven earlier). With none: INDETERMINATE, saying so.
 * **B-B**: no proof of time: the chain is validated at the current time ``at`` with revocation data fresh at
-  ``at`` (issued before it, next update after it). A seal whose certificate has since expired or been revoked
+  ``at`` (its next update after ``at``; issued a moment after ``at`` also counts, as for the levels above). A seal whose certificate has since expired or been revoked
   can no longer be shown valid (INDETERMINATE, ETSI's ``*_NO_POE`` sub-indications).
 
 The time-stamping units are trusted through the roots without revocation checks (as for B-LTA,
@@ -137,8 +137,9 @@ async def validate_below_lta(
     if level == "B-B" or signature_time is None or at < signature_time:
         # No proof of time (or a clock before it): basic validation at the current time, fresh revocation data.
         timing = ValidationTimingInfo(validation_time=at, best_signature_time=at, point_in_time_validation=False)
+        # Revocation data issued a moment after ``at`` (fetched just now, or a clock a little behind) still counts.
         result: Any = await ades.ades_basic_validation(
-            sig.signed_data, spec, timing_info=timing, raw_digest=common["raw_digest"]
+            sig.signed_data, _with_retroactive_revinfo(spec), timing_info=timing, raw_digest=common["raw_digest"]
         )
         status, sub = _status(result)
         details = (*((f"signature {sig.field_name}: {result.failure_msg}",) if result.failure_msg else ()), *notes)

@@ -17,8 +17,11 @@ The steps, each of which can end the verification (numbered in the code below):
    else is ``modified``. pyHanko alone accepts a refilled form field, an appended update without
    cross-reference and bytes after ``%%EOF`` (pyhanko-notes pitfall 10); steps 1 and 2 are the rules that catch
    those.
-3. Chain, revocation and time: pyHanko's AdES LTA validation (ETSI EN 319 102-1 § 5.6.3) with only the caller's
-   trust roots, the revocation information in the file (never fetched), and the clock ``at``.
+3. Chain, revocation and time, by the PAdES level found: for B-LTA pyHanko's AdES LTA validation (ETSI EN 319
+   102-1 § 5.6.3); below it :mod:`verifier.levels` (B-T and B-LT validated with time at the signature
+   time-stamp, B-B at ``at``). Only the caller's trust roots, the revocation information in the file and the
+   caller's CRLs, fetched revocation data only when the caller gives :class:`~verifier.ltv.RevocationSources`,
+   and the clock ``at``.
 
 For B-LTA licences of the service's own profile, a fast path settles the coverage of step 2
 (:mod:`verifier._fastdiff`, a strict whitelist of what the update after the seal may change) and step 3
