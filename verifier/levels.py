@@ -19,8 +19,9 @@ What each level proves, and how it is validated here (B-LTA goes through pyHanko
   certificate not revoked at a later time was not revoked at T; one revoked after T stays valid for seals
   proven earlier). With none: INDETERMINATE, saying so.
 * **B-B**: no proof of time: the chain is validated at the current time ``at`` with revocation data fresh at
-  ``at`` (its next update after ``at``; issued a moment after ``at`` also counts, as for the levels above). A seal whose certificate has since expired or been revoked
-  can no longer be shown valid (INDETERMINATE, ETSI's ``*_NO_POE`` sub-indications).
+  ``at`` (its next update after ``at``; issued a moment after ``at`` also counts, as for the levels above). A
+  seal whose certificate has since expired or been revoked can no longer be shown valid (INDETERMINATE, ETSI's
+  ``*_NO_POE`` sub-indications).
 
 The time-stamping units are trusted through the roots without revocation checks (as for B-LTA,
 :mod:`verifier.verify`); their certificates must be valid at ``at``, which :func:`validate_below_lta` checks with

@@ -83,27 +83,31 @@ class RevocationSources:
         return bool(self.service_url) or self.online
 
 
-def _token_signer_chain(token: asn1_cms.ContentInfo) -> list[asn1_x509.Certificate]:
-    """The TSA certificate of an RFC 3161 token and the CA certificates in it that issued it (upwards)."""
+def _first(certs: list[asn1_x509.Certificate], matches: Any) -> asn1_x509.Certificate | None:
+    """The first of ``certs`` for which ``matches(cert, exact)`` holds, trying byte-equal names (``exact``) before
+    asn1crypto's normalising name comparison (slow: it string-preps every attribute)."""
+    for exact in (True, False):
+        found = next((cert for cert in certs if matches(cert, exact)), None)
+        if found is not None:
+            return found
+    return None
+
+
+def _same_name(a: asn1_x509.Name, b: asn1_x509.Name, exact: bool) -> bool:
+    return a.dump() == b.dump() if exact else bool(a == b)
+
+
+def _token_signer(token: asn1_cms.ContentInfo) -> asn1_x509.Certificate | None:
+    """The TSA certificate of an RFC 3161 token (the one its signer identifier names), None when not in it."""
     signed_data = token["content"]
     certs = [c.chosen for c in signed_data["certificates"] or () if c.name == "certificate"]
     sid = signed_data["signer_infos"][0]["sid"]
-    signer = None
-    for cert in certs:
-        if sid.name == "issuer_and_serial_number":
-            if cert.serial_number == sid.chosen["serial_number"].native and cert.issuer == sid.chosen["issuer"]:
-                signer = cert
-        elif cert.key_identifier == sid.chosen.native:
-            signer = cert
-    if signer is None:
-        return []
-    chain = [signer]
-    while not chain[-1].self_issued and len(chain) < 8:
-        issuer = next((c for c in certs if c.subject == chain[-1].issuer and c not in chain), None)
-        if issuer is None:
-            break
-        chain.append(issuer)
-    return chain
+    if sid.name == "issuer_and_serial_number":
+        serial, issuer = sid.chosen["serial_number"].native, sid.chosen["issuer"]
+        return _first(
+            certs, lambda cert, exact: cert.serial_number == serial and _same_name(cert.issuer, issuer, exact)
+        )
+    return next((cert for cert in certs if cert.key_identifier == sid.chosen.native), None)
 
 
 def _algorithm_end(token: asn1_cms.ContentInfo, signer: asn1_x509.Certificate) -> datetime | None:
@@ -123,13 +127,15 @@ def _algorithm_end(token: asn1_cms.ContentInfo, signer: asn1_x509.Certificate) -
 
 
 def token_verifiable_until(token: asn1_cms.ContentInfo) -> datetime | None:
-    """Until when the RFC 3161 ``token`` can be validated: its TSA chain's earliest expiry, or the earlier end of
-    its algorithms; None when its TSA certificate is not in it."""
-    chain = _token_signer_chain(token)
-    if not chain:
+    """Until when the RFC 3161 ``token`` can be validated: the earliest expiry of the certificates it carries (its
+    TSA certificate and CA certificates), or the earlier end of its algorithms; None when its TSA certificate is
+    not in it."""
+    signer = _token_signer(token)
+    if signer is None:
         return None
-    ends: list[datetime] = [cert["tbs_certificate"]["validity"]["not_after"].native for cert in chain]
-    algorithm = _algorithm_end(token, chain[0])
+    certs = [c.chosen for c in token["content"]["certificates"] or () if c.name == "certificate"]
+    ends: list[datetime] = [cert["tbs_certificate"]["validity"]["not_after"].native for cert in certs]
+    algorithm = _algorithm_end(token, signer)
     if algorithm is not None:
         ends.append(algorithm)
     return min(ends)
