@@ -24,6 +24,7 @@ signature and issuer against the trust roots before it counts.
 
 from __future__ import annotations
 
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -208,13 +209,39 @@ def _on_service(url: str, service_url: str) -> str:
 
 
 def _get(url: str, timeout: float, body: bytes | None = None, content_type: str | None = None) -> bytes:
+    """The answer of ``url`` (POST ``body`` when given), remembered for :data:`FETCH_TTL` seconds, failures too (a
+    batch of licences of one seal asks each address once, and waits for an unreachable one once)."""
+    key = (url, body or b"")
+    now = time.monotonic()
+    cached = _FETCHED.get(key)
+    if cached is not None and cached[0] > now:
+        if isinstance(cached[1], str):
+            raise OSError(cached[1])
+        return cached[1]
     headers = {"Content-Type": content_type} if content_type else {}
     request = urllib.request.Request(url, data=body, headers=headers)  # noqa: S310 - http(s) only, checked above
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-        data: bytes = response.read(_MAX_FETCH + 1)
-    if len(data) > _MAX_FETCH:
-        raise ValueError(f"larger than {_MAX_FETCH} bytes")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            data: bytes = response.read(_MAX_FETCH + 1)
+        if len(data) > _MAX_FETCH:
+            raise ValueError(f"larger than {_MAX_FETCH} bytes")
+    except Exception as exc:
+        _remember(key, now, str(getattr(exc, "reason", exc)))
+        raise
+    _remember(key, now, data)
     return data
+
+
+def _remember(key: tuple[str, bytes], now: float, value: bytes | str) -> None:
+    if len(_FETCHED) >= 1024:
+        _FETCHED.clear()
+    _FETCHED[key] = (now + FETCH_TTL, value)
+
+
+FETCH_TTL = 300.0
+"""Seconds a fetched CRL or OCSP answer (or a failure) is reused within one process."""
+
+_FETCHED: dict[tuple[str, bytes], tuple[float, bytes | str]] = {}
 
 
 def _ocsp_request(cert: asn1_x509.Certificate, issuer: asn1_x509.Certificate) -> bytes:
@@ -237,7 +264,7 @@ def fetch_revocation(
     asked: set[str] = set()
     by_subject = {cert.subject.dump(): cert for cert in certs}
     for cert in certs:
-        if cert.self_issued:
+        if cert.subject.dump() == cert.issuer.dump():
             continue  # a trust anchor: not revocation-checked
         crl_urls, ocsp_urls = _uris(cert)
         targets: list[str] = []
