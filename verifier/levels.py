@@ -96,6 +96,50 @@ def _knowledge(sig: Any, spec: SignatureValidationSpec, sources: RevocationSourc
     return knowledge, (len(crls) + len(ocsps), tuple(notes))
 
 
+def _without_status_after_expiry(
+    knowledge: LocalKnowledge, sig: Any, at: datetime
+) -> tuple[LocalKnowledge, tuple[str, ...]]:
+    """``knowledge`` without the CRLs of the seal certificate's issuer and the OCSP responses produced after that
+    certificate expired, once ``at`` is past its expiry. CRLs drop certificates that have expired, so a CRL issued
+    later says nothing about whether the seal had been revoked before (RFC 5280 § 3.3; the ExpiredCertsOnCRL
+    extension of X.509 would say otherwise, and such CRLs are kept)."""
+    try:
+        seal: asn1_x509.Certificate = sig.signer_cert
+    except Exception:  # no unique signer certificate: the validation reports that
+        return knowledge, ()
+    expiry: datetime = seal["tbs_certificate"]["validity"]["not_after"].native
+    if at <= expiry:
+        return knowledge, ()
+    issuer = seal.issuer.dump()
+
+    def stale_crl(container: CRLContainer) -> bool:
+        crl = container.crl_data
+        if crl.issuer.dump() != issuer:
+            return False
+        if any(ext["extn_id"].dotted == _EXPIRED_CERTS_ON_CRL for ext in crl["tbs_cert_list"]["crl_extensions"]):
+            return False
+        issued: datetime = crl["tbs_cert_list"]["this_update"].native
+        return issued > expiry
+
+    def stale_ocsp(container: OCSPContainer) -> bool:
+        produced: datetime = container.ocsp_response_data.response_data["produced_at"].native
+        return produced > expiry
+
+    crls = [c for c in knowledge.known_crls if not stale_crl(c)]
+    ocsps = [c for c in knowledge.known_ocsps if not stale_ocsp(c)]
+    dropped = len(knowledge.known_crls) - len(crls) + len(knowledge.known_ocsps) - len(ocsps)
+    if not dropped:
+        return knowledge, ()
+    note = (
+        f"{dropped} CRL(s)/OCSP response(s) issued after the seal certificate expired ({expiry.isoformat()}) "
+        "were not used: they no longer list it"
+    )
+    return dataclasses.replace(knowledge, known_crls=crls, known_ocsps=ocsps), (note,)
+
+
+_EXPIRED_CERTS_ON_CRL = "2.5.29.60"
+
+
 def _with_retroactive_revinfo(spec: SignatureValidationSpec) -> SignatureValidationSpec:
     """``spec`` accepting revocation data issued after the validation time (ETSI: status at a later time vouches
     for an earlier one; pyHanko's default freshness model refuses it as "too recent")."""
@@ -129,6 +173,8 @@ async def validate_below_lta(
     if sig.coverage is None:
         sig.compute_integrity_info()
     knowledge, (fetched, notes) = _knowledge(sig, pdf_spec.signature_validation_spec, sources)
+    knowledge, dropped = _without_status_after_expiry(knowledge, sig, at)
+    notes = (*notes, *dropped)
     spec = dataclasses.replace(pdf_spec.signature_validation_spec, local_knowledge=knowledge)
     common: dict[str, Any] = {
         "raw_digest": sig.compute_digest(),

@@ -467,3 +467,25 @@ def test_levels_below_b_lta_get_the_same_report_with_and_without_the_fast_path( 
         reader = PdfFileReader(BytesIO(pdf))
         with pytest.raises(FastPathRefused):
             FastPath([world.root], crls).check(reader, list(reader.embedded_signatures), at)
+
+
+def test_b_t_after_its_seal_certificate_expired_cannot_use_a_crl_issued_since(world: World) -> None:
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    pdf = world.pdfs["B-T"]
+    signer = PdfFileReader(BytesIO(pdf)).embedded_regular_signatures[0].signer_cert
+    expiry: datetime = signer["tbs_certificate"]["validity"]["not_after"].native
+    later = expiry + timedelta(days=2)
+    # CRLs issued while the seal certificate was valid still speak for the time of sealing after it expired.
+    before = [Path(p).read_bytes() for p in world.crl_args[1::2]]
+    report = Verifier.from_trust_roots([world.root], crls=before).verify(pdf, at=later)
+    assert report.verdict is Verdict.VALID, report.messages
+    # A seal-CA CRL issued after the expiry no longer lists the certificate, revoked or not: it proves nothing.
+    revocation = world.instance.revocation  # type: ignore[attr-defined]
+    since = [
+        revocation.crl("root", at=expiry + timedelta(days=1)),
+        revocation.crl("seal-ca", at=expiry + timedelta(days=1)),
+    ]
+    report = Verifier.from_trust_roots([world.root], crls=since).verify(pdf, at=later)
+    assert report.verdict is Verdict.INDETERMINATE, report.messages
+    assert any("issued after the seal certificate expired" in detail for detail in report.details), report.details
