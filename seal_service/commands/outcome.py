@@ -15,6 +15,7 @@ in one line that says so, and ``SEAL_DEBUG=1`` shows the traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import traceback
@@ -81,11 +82,8 @@ def _database_problem(exc: BaseException, settings: Any) -> str | None:
 
 def _quiet_stdout() -> None:
     # Python flushes stdout again at exit; point it at /dev/null so that flush cannot raise a second time.
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def run_command(
