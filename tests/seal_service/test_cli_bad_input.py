@@ -152,6 +152,39 @@ def test_every_command_given_unknown_ids_and_missing_files_refuses_cleanly(in_in
         _one_clear_line(err)
 
 
+@pytest.fixture(scope="module")
+def staff_keys(instance_home: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Real staff keys of the module's instance, so the commands get past authorisation to the bad ids."""
+    folder = tmp_path_factory.mktemp("staff")
+    keys = {}
+    for role in ("security-officer", "auditor", "operator"):
+        done = subprocess.run(
+            [str(BIN / "seal-service"), "apikeys", "create", "--role", role, "--name", f"fuzzy {role}"],
+            env=_clean_env(instance_home), capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        keys[role] = folder / f"{role}.key"
+        keys[role].write_text(done.stdout.splitlines()[-1] + "\n")
+    return keys
+
+
+WITH_KEY = [(path, argv) for path, argv in WITH_INSTANCE if "--key-file" in argv]
+
+
+@pytest.mark.parametrize(("path", "argv"), WITH_KEY, ids=[" ".join(p) for p, _ in WITH_KEY])
+def test_every_staff_command_with_a_real_key_refuses_unknown_ids_cleanly(
+    in_instance, staff_keys, capsys, path, argv
+) -> None:  # type: ignore[no-untyped-def]
+    for key in staff_keys.values():
+        real = [
+            str(key) if previous == "--key-file" else value for previous, value in zip(["", *argv], argv, strict=False)
+        ]
+        code, _, err = _run(capsys, *real)
+        assert code != EXIT_BUG and "Traceback" not in err, (real, err)
+        if code != 0:
+            _one_clear_line(err)
+
+
 # --- The named cases ----------------------------------------------------------------------------------------------
 
 
@@ -286,3 +319,25 @@ def test_holder_code_is_checked_on_the_command_line(in_instance, tmp_path, capsy
     )
     _one_clear_line(err)
     assert _licence_count(in_instance) == before
+
+
+def test_import_cert_refuses_a_certificate_cryptography_cannot_read(in_instance, staff_keys, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    # An X.509 version number out of range makes cryptography raise InvalidVersion, which is no ValueError (found
+    # by fuzzing the trust bundle reader: tests/fuzz/regressions/trust_bundle/).
+    import base64
+
+    bundle = Path(__file__).resolve().parents[1] / "fuzz" / "regressions" / "trust_bundle"
+    document = json.loads((bundle / "signer-certificate-invalid-x509-version.json").read_bytes())
+    bad = tmp_path / "bad-version.der"
+    bad.write_bytes(base64.b64decode(document["signature"]["certificate"]))
+    code, _, err = _run(
+        capsys,
+        "seals",
+        "import-cert",
+        "jc-bureau-approval",
+        str(bad),
+        "--key-file",
+        str(staff_keys["security-officer"]),
+    )
+    assert code == EXIT_INPUT and "not an X.509 certificate" in err
+    _one_clear_line(err)
