@@ -155,16 +155,20 @@ def test_every_command_given_unknown_ids_and_missing_files_refuses_cleanly(in_in
 @pytest.fixture(scope="module")
 def staff_keys(instance_home: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Real staff keys of the module's instance, so the commands get past authorisation to the bad ids."""
+    from seal_service.instance import Instance
+    from seal_service.services.apikeys import Role, create_api_key
+    from seal_service.settings import Settings
+
     folder = tmp_path_factory.mktemp("staff")
+    instance = Instance(Settings(home=instance_home, key_passphrase=PASSPHRASE))
     keys = {}
     for role in ("security-officer", "auditor", "operator"):
-        done = subprocess.run(
-            [str(BIN / "seal-service"), "apikeys", "create", "--role", role, "--name", f"fuzzy {role}"],
-            env=_clean_env(instance_home), capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
+        issued = create_api_key(
+            instance, name=f"fuzzy {role}", role=Role(role), authority_code=None, at=datetime.now(UTC)
+        )
         keys[role] = folder / f"{role}.key"
-        keys[role].write_text(done.stdout.splitlines()[-1] + "\n")
+        keys[role].write_text(issued.secret + "\n")
+    instance.engine.dispose()
     return keys
 
 
