@@ -40,8 +40,9 @@ class PdfFacts:
 
 
 #: Errors qpdf and pikepdf raise on a damaged file, at open or later when an object is first read: qpdf's C++
-#: runtime errors arrive as RuntimeError subclasses (QpdfRuntimeError is not a PdfError).
-_DAMAGED = (pikepdf.PdfError, pikepdf.exceptions.PikepdfError, RuntimeError, RecursionError)
+#: runtime errors arrive as RuntimeError subclasses (QpdfRuntimeError is not a PdfError), a number too large for
+#: 64 bits as ValueError or OverflowError (all found by fuzzing: tests/fuzz/regressions/pdf_checks/).
+_DAMAGED = (pikepdf.PdfError, pikepdf.exceptions.PikepdfError, RuntimeError, RecursionError, ValueError, OverflowError)
 #: Actions followed through /Next chains before the document is refused as too convoluted to check.
 _MAX_ACTIONS = 10_000
 
