@@ -71,7 +71,16 @@ def _database_problem(exc: BaseException, settings: Any) -> str | None:
         from sqlalchemy.exc import DBAPIError, NoSuchTableError, OperationalError, ProgrammingError
     except ImportError:  # pragma: no cover - SQLAlchemy is a dependency
         return None
-    where = f"the database of {settings.resolved_home}" if settings is not None else "the database"
+    where = "the database"
+    if settings is not None and settings.database_url:
+        from sqlalchemy.engine import make_url
+
+        try:
+            where = f"the database {make_url(settings.database_url).render_as_string(hide_password=True)}"
+        except Exception:  # an unparsable URL: its own error says so
+            where = "the database of SEAL_DATABASE_URL"
+    elif settings is not None:
+        where = f"the database of {settings.resolved_home}"
     text = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else type(exc).__name__
     if isinstance(exc, NoSuchTableError) or "no such table" in text or "does not exist" in text:
         return f"{where} is not initialised ({text}): run `seal-service init`"

@@ -345,3 +345,34 @@ def test_import_cert_refuses_a_certificate_cryptography_cannot_read(in_instance,
     )
     assert code == EXIT_INPUT and "not an X.509 certificate" in err
     _one_clear_line(err)
+
+
+def test_an_empty_or_unreachable_postgresql_database_is_one_line(no_instance, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    import secrets
+
+    import psycopg
+
+    from tests.conftest import POSTGRES_URL, REQUIRE_POSTGRES, _postgres_available
+
+    problem = _postgres_available()
+    if problem is not None:
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"PostgreSQL required but unreachable: {problem}")
+        pytest.skip(f"PostgreSQL not reachable ({problem})")
+    name = f"seal_empty_{secrets.token_hex(4)}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        base = POSTGRES_URL.rsplit("/", 1)[0].replace("postgres@", "postgres:hunter2@")
+        monkeypatch.setenv("SEAL_DATABASE_URL", f"{base}/{name}")
+        code, _, err = _run(capsys, "seals", "list")
+        assert code == EXIT_CONFIG and "is not initialised" in err and "seal-service init" in err, err
+        assert "hunter2" not in err
+        _one_clear_line(err)
+        monkeypatch.setenv("SEAL_DATABASE_URL", "postgresql://postgres:hunter2@127.0.0.1:1/nothing")
+        code, _, err = _run(capsys, "catalogue")
+        assert code == EXIT_CONFIG and "cannot use the database" in err and "hunter2" not in err, err
+        _one_clear_line(err)
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
