@@ -59,7 +59,7 @@ test: deps-test install-test lint
 # Coverage-guided fuzzing (atheris) of every entry point that reads untrusted bytes, each target for FUZZ_SECONDS;
 # a finding is written to tests/fuzz/findings/ and stops the run (tests/fuzz/README.md says what to do with it).
 FUZZ_SECONDS ?= 120
-FUZZ_TARGETS ?= pdf_checks verify_pdf object_reader cms trust_bundle trust_bundle_payload ocsp_request tsa_request multipart_upload
+FUZZ_TARGETS ?= pdf_checks sign_input verify_pdf object_reader cms trust_bundle trust_bundle_payload ocsp_request tsa_request multipart_upload
 fuzz: install-test
 	@for target in $(FUZZ_TARGETS); do \
 	  echo "fuzzing $$target for $(FUZZ_SECONDS) s"; \

@@ -98,6 +98,10 @@ def make_corpora() -> None:
     pki = load_pki()
     plain = demo_licence_pdf()
     _write("pdf_checks", "licence.pdf", plain)
+    _write("sign_input", "licence.pdf", plain)
+    from tests.support.pdfs import sample_licence_pdf
+
+    _write("sign_input", "two-pages-uncompressed.pdf", sample_licence_pdf(pages=2))
 
     signer = signers.SimpleSigner.load(
         str(PKI / "seal.key"), str(PKI / "seal.pem"), ca_chain_files=(str(PKI / "ca.pem"), str(PKI / "root.pem"))

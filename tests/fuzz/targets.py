@@ -81,6 +81,23 @@ def pdf_checks() -> Harness:
     return run
 
 
+def sign_input() -> Harness:
+    """What sealing reads of a PDF that passed the checks: pyHanko's incremental writer and the page box the stamp
+    goes on (``seal_service.signing.sealer``); a refusal must come from the checks, never from these."""
+    from seal_service.errors import InvalidDocument
+    from seal_service.signing.documents import inspect_pdf
+    from seal_service.signing.sealer import open_for_sealing
+
+    def run(data: bytes) -> None:
+        try:
+            inspect_pdf(data, max_bytes=MAX_INPUT)
+            open_for_sealing(data, -1)
+        except InvalidDocument:
+            return
+
+    return run
+
+
 # --- seal-verify ------------------------------------------------------------------------------------------------
 
 
@@ -361,6 +378,7 @@ TARGETS: dict[str, Target] = {
     t.name: t
     for t in (
         Target("pdf_checks", "a PDF handed to the sign API", pdf_checks, ("seal_service.signing",)),
+        Target("sign_input", "a PDF the checks accepted, as sealing reads it", sign_input, ("seal_service", "pyhanko")),
         Target("verify_pdf", "a PDF handed to seal-verify", verify_pdf, ("verifier", "pyhanko")),
         Target("object_reader", "one PDF object, fast reader vs pyHanko's", object_reader, ("verifier", "pyhanko")),
         Target("cms", "CMS SignedData, TSTInfo, certificate DER", cms, ("verifier",)),

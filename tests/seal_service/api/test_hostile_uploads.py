@@ -14,7 +14,9 @@ from seal_service.signing.documents import inspect_pdf
 from tests.seal_service.api.test_licences_api import _is_problem, _licence_count, _post
 from tests.support.pdfs import sample_licence_pdf
 
-REGRESSIONS = Path(__file__).resolve().parents[2] / "fuzz" / "regressions" / "pdf_checks"
+FUZZ = Path(__file__).resolve().parents[2] / "fuzz" / "regressions"
+#: Refused by the PDF checks (pdf_checks) or when sealing opens the file (sign_input).
+REGRESSIONS = sorted([*(FUZZ / "pdf_checks").glob("*"), *(FUZZ / "sign_input").glob("*")])
 
 
 def _action_cycle_pdf() -> bytes:
@@ -49,7 +51,7 @@ def test_an_action_cycle_is_checked_without_running_forever() -> None:
         inspect_pdf(_hidden_javascript_after_cycle_pdf(), max_bytes=1 << 20)
 
 
-@pytest.mark.parametrize("path", sorted(REGRESSIONS.glob("*")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", REGRESSIONS, ids=lambda p: p.name)
 def test_fuzzing_findings_are_refused_as_damaged_pdfs(api, keys, db_instance, path: Path) -> None:  # type: ignore[no-untyped-def]
     before = _licence_count(db_instance)
     _is_problem(_post(api, keys.city, path.read_bytes()), 422, "pdf")
