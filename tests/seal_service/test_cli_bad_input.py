@@ -288,6 +288,23 @@ def test_a_closed_pipe_ends_quietly(in_instance: Path) -> None:
         assert done.stderr == "", f"{command}: {done.stderr}"
 
 
+def test_seal_verify_ends_quietly_on_a_closed_pipe(in_instance: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from seal_service.samples import demo_licence_pdf
+
+    root = tmp_path / "root.pem"
+    assert main(["ca-cert", "-o", str(root)]) == 0
+    folder = tmp_path / "received"
+    folder.mkdir()
+    for number in range(40):
+        (folder / f"licence-{number}.pdf").write_bytes(demo_licence_pdf())
+    command = f"{BIN / 'seal-verify'} --trust-root {root} --json --workers 1 {folder} | head -c 20"
+    done = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, timeout=120
+    )  # fmt: skip
+    assert done.stdout.startswith("[") and len(done.stdout) <= 20
+    assert "Traceback" not in done.stderr and "Error" not in done.stderr, done.stderr
+
+
 def test_seals_list_and_seals_status_agree_on_a_retired_seal(in_instance, capsys) -> None:  # type: ignore[no-untyped-def]
     # jc-market hands all its items over from today (China time): its seal is retired from today's cut-over.
     today = datetime.now(UTC).astimezone(timezone(timedelta(hours=8))).date()
