@@ -7,6 +7,8 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY seal_service ./seal_service
 COPY verifier ./verifier
+# seal_service/policies links to ../policies: the reviewed catalogue becomes package data of the wheel.
+COPY policies ./policies
 RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[postgres]"
 
 FROM python:3.11-slim-bookworm AS runtime

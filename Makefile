@@ -13,7 +13,7 @@ run: export SEAL_PUBLIC_URL ?= http://$(HOST):$(PORT)
 RUN_DEBS := fonts-wqy-zenhei
 TEST_DEBS := $(RUN_DEBS) poppler-utils libnss3-tools softhsm2 openssl chromium
 
-.PHONY: run test lint deps-run deps-test venv install install-test bench clean
+.PHONY: run test lint deps-run deps-test venv install install-test bench clean fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,18 @@ lint: install-test
 
 test: deps-test install-test lint
 	$(BIN)/pytest -q
+
+# Coverage-guided fuzzing (atheris) of every entry point that reads untrusted bytes, each target for FUZZ_SECONDS;
+# a finding is written to tests/fuzz/findings/ and stops the run (tests/fuzz/README.md says what to do with it).
+FUZZ_SECONDS ?= 120
+FUZZ_TARGETS ?= pdf_checks sign_input verify_pdf object_reader cms trust_bundle trust_bundle_payload ocsp_request tsa_request multipart_upload
+fuzz: install-test
+	@for target in $(FUZZ_TARGETS); do \
+	  echo "fuzzing $$target for $(FUZZ_SECONDS) s"; \
+	  $(BIN)/python -m tests.fuzz.run $$target -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 2>&1 \
+	    | grep -v -E '^#[0-9]+[[:space:]]+(NEW|REDUCE|pulse)' ; \
+	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
 
 bench: install
 	$(BIN)/python bench/sign.py

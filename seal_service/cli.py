@@ -7,9 +7,10 @@ Example::
     $ seal-service sign licence.pdf -o sealed.pdf --seal jc-bureau-approval --item JC-001 \\
           --holder 晋城市某某餐饮有限公司
 
-Exit codes (the one place they are decided): 0 success; 2 bad usage or input, or a refusal (unknown seal or
-item, seal not usable, not authorised, damaged PDF); 3 the instance is misconfigured or a key cannot be used;
-4 ``audit verify`` found the audit log tampered with.
+Exit codes (decided in one place, ``seal_service.commands.outcome``): 0 success; 2 bad usage or input, or a refusal
+(unknown seal or item, seal not usable, not authorised, damaged PDF, an output that cannot be written); 3 no
+instance here, the instance is misconfigured, its database unusable or a key cannot be used; 4 ``audit verify``
+found the audit log tampered with; 70 an unexpected error (a bug); 141 the output pipe was closed.
 """
 
 from __future__ import annotations
@@ -24,18 +25,17 @@ from dataclasses import asdict
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from seal_service.errors import AuditLogBroken, ConfigurationError, KeyUnavailable, PolicyError, SealServiceError
+from seal_service.commands.outcome import EXIT_CONFIG, EXIT_INPUT, EXIT_INTEGRITY, EXIT_OK
 from seal_service.settings import KeyAlgorithm, Settings
 
-EXIT_OK, EXIT_INPUT, EXIT_CONFIG = 0, 2, 3
-#: ``audit verify`` found the audit log modified, truncated or rewritten.
-EXIT_INTEGRITY = 4
+__all__ = ["EXIT_CONFIG", "EXIT_INPUT", "EXIT_INTEGRITY", "EXIT_OK", "build_parser", "main"]
 
 #: Modules under ``seal_service/commands/`` that add subcommands; one line per feature area.
 COMMAND_MODULES: tuple[str, ...] = (
     "seal_service.commands.apikeys",
     "seal_service.commands.keys",
     "seal_service.commands.lifecycle",
+    "seal_service.commands.documents",
 )
 
 
@@ -120,6 +120,7 @@ def _run_uvicorn(args: argparse.Namespace) -> None:
 
 def cmd_sign(args: argparse.Namespace, settings: Settings) -> int:
     """Seal a PDF licence locally and record it."""
+    from seal_service.commands.outcome import writable_output
     from seal_service.errors import InvalidInput
     from seal_service.services.sealing import LicenceRequest, seal_licence
     from seal_service.signing.sealer import PadesLevel
@@ -130,8 +131,9 @@ def cmd_sign(args: argparse.Namespace, settings: Settings) -> int:
     except OSError as exc:
         raise InvalidInput(f"cannot read {source}: {exc.strerror}") from None
     out = Path(args.output)
-    if out.exists() and not args.force:
-        raise InvalidInput(f"{out} exists; pass --force to overwrite it")
+    # Checked (and the temporary file created) before sealing: a licence is never recorded for a file that
+    # cannot be written.
+    tmp = writable_output(out, force=args.force)
     request = LicenceRequest(
         item_code=args.item,
         holder_name=args.holder,
@@ -143,11 +145,22 @@ def cmd_sign(args: argparse.Namespace, settings: Settings) -> int:
         valid_from=args.valid_from,
         valid_until=args.valid_until,
     )
-    sealed = seal_licence(_instance(settings), pdf, request, actor="cli", at=_now())
-    # Write to a temporary file and rename, so a failure never leaves a partial sealed file behind.
-    tmp = out.with_name(out.name + ".partial")
-    tmp.write_bytes(sealed.pdf)
-    tmp.replace(out)
+    try:
+        sealed = seal_licence(_instance(settings), pdf, request, actor="cli", at=_now())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    # Write to the temporary file and rename, so a failure never leaves a partial sealed file behind.
+    try:
+        tmp.write_bytes(sealed.pdf)
+        tmp.replace(out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InvalidInput(
+            f"licence {sealed.licence_id} ({sealed.number}) was sealed and recorded, but {out} could not be written "
+            f"({exc.strerror}); fetch it with `seal-service licences get {sealed.licence_id} -o FILE`",
+            field="output",
+        ) from None
     print(f"sealed     {out} ({len(sealed.pdf)} bytes, {sealed.level.value})")
     print(f"licence    {sealed.licence_id}")
     print(f"identifier {sealed.identifier}")
@@ -161,7 +174,7 @@ def cmd_seals_list(args: argparse.Namespace, settings: Settings) -> int:
     """List seals, their authorities and certificates."""
     from seal_service.services.registry import list_seals
 
-    seals = list_seals(_instance(settings))
+    seals = list_seals(_instance(settings), at=_now())
     if args.json:
         print(json.dumps([asdict(s) for s in seals], ensure_ascii=False, indent=2, default=_json_default))
         return EXIT_OK
@@ -299,30 +312,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; turns domain errors into messages and exit codes, in this one place."""
+    """Entry point; errors become one message line and an exit code in one place (``commands.outcome``)."""
+    from seal_service.commands.outcome import run_command
+
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace, Settings], int] = args.func
-    try:
-        settings = Settings()
-        return func(args, settings)
-    except (ConfigurationError, KeyUnavailable, PolicyError) as exc:
-        print(f"seal-service: configuration error: {exc.detail}", file=sys.stderr)
-        return EXIT_CONFIG
-    except AuditLogBroken as exc:
-        print(f"seal-service: {exc.detail}", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {getattr(problem, 'message', problem)}", file=sys.stderr)
-        return EXIT_INTEGRITY
-    except SealServiceError as exc:
-        where = f" ({exc.field})" if exc.field else ""
-        print(f"seal-service: {exc.detail}{where}", file=sys.stderr)
-        return EXIT_INPUT
-    except ValueError as exc:  # pydantic settings validation
-        print(f"seal-service: invalid settings: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except KeyboardInterrupt:
-        return 130
+    return run_command(func, args, Settings)
 
 
 if __name__ == "__main__":

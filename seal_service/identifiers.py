@@ -6,6 +6,8 @@
 
   with the check character computed by ISO 7064 MOD 37,36 over the four middle parts concatenated.
 - The 18-character unified social credit code (统一社会信用代码, GB 32100-2015) with its own check character.
+- The 18-character citizen identity number (公民身份号码, GB 11643-1999): address code, date of birth, sequence
+  and an ISO 7064 MOD 11-2 check character.
 
 Example::
 
@@ -13,11 +15,18 @@ Example::
     '1.2.156.3005.2.11100000000013338W011.11430000006122244L.20230000403.001.U'
     >>> is_valid_credit_code("11430000006122244L")
     True
+    >>> is_valid_id_number("11010519491231002X")
+    True
+    >>> check_holder_code("123", "001")
+    Traceback (most recent call last):
+    ...
+    seal_service.errors.InvalidInput: holder code 123 is not a unified social credit code (GB 32100: 18 characters)
 """
 
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from seal_service.errors import InvalidInput
 
@@ -84,3 +93,79 @@ def is_valid_credit_code(code: str) -> bool:
     if not _CREDIT_CODE_RE.match(code):
         return False
     return credit_code_check_char(code[:17]) == code[17]
+
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK_CHARS = "10X98765432"
+_ID_NUMBER_RE = re.compile(r"^[1-9]\d{16}[\dX]$")
+
+
+def id_number_check_char(first17: str) -> str:
+    """Return the GB 11643 check character (ISO 7064 MOD 11-2) for the first 17 digits of an ID number."""
+    if len(first17) != 17 or not first17.isdigit() or not first17.isascii():
+        raise InvalidInput("a citizen identity number has 17 digits before its check character")
+    total = sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True))
+    return _ID_CHECK_CHARS[total % 11]
+
+
+def _birth_date(number: str) -> date | None:
+    try:
+        return date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:
+        return None
+
+
+def is_valid_id_number(number: str) -> bool:
+    """True when ``number`` is an 18-character GB 11643 identity number: a real date of birth and a matching check
+    character (upper-case ``X`` for ten)."""
+    if not _ID_NUMBER_RE.match(number) or _birth_date(number) is None:
+        return False
+    return id_number_check_char(number[:17]) == number[17]
+
+
+#: Holder code types of the licence data standard: 111 identity card number, 001 unified social credit code.
+HOLDER_CODE_TYPES = {"111": "居民身份证号码", "001": "统一社会信用代码"}
+
+
+def check_holder_code(code: str, code_type: str, *, field: str = "holder_code") -> None:
+    """Raise :class:`InvalidInput` (naming ``field``) unless ``code`` is a valid code of ``code_type``.
+
+    ``001``: a GB 32100 unified social credit code; ``111``: a GB 11643 identity number. Check characters are
+    verified, so a mistyped code is refused before it is sealed into a licence.
+    """
+    if code_type == "001":
+        if len(code) != 18 or not _CREDIT_CODE_RE.match(code):
+            raise InvalidInput(
+                f"holder code {code[:40]} is not a unified social credit code (GB 32100: 18 characters)", field=field
+            )
+        expected = credit_code_check_char(code[:17])
+        if code[17] != expected:
+            raise InvalidInput(
+                f"holder code {code} has check character {code[17]!r}; GB 32100 gives {expected!r}", field=field
+            )
+        return
+    if code_type == "111":
+        if not _ID_NUMBER_RE.match(code):
+            raise InvalidInput(
+                f"holder code {_masked(code)} is not a citizen identity number (GB 11643: 17 digits and a check "
+                "character 0-9 or X)",
+                field=field,
+            )
+        if _birth_date(code) is None:
+            raise InvalidInput(f"holder code {_masked(code)} has no valid date of birth (GB 11643)", field=field)
+        expected = id_number_check_char(code[:17])
+        if code[17] != expected:
+            raise InvalidInput(
+                f"holder code {_masked(code)} has check character {code[17]!r}; GB 11643 gives {expected!r}",
+                field=field,
+            )
+        return
+    raise InvalidInput(
+        "holder code type must be 111 (ID card number) or 001 (unified social credit code)", field="holder_code_type"
+    )
+
+
+def _masked(code: str) -> str:
+    # An identity number is personal data: error messages (which reach logs) show only its ends.
+    code = code[:40]
+    return code if len(code) <= 8 else code[:4] + "*" * (len(code) - 8) + code[-4:]

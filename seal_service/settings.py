@@ -56,9 +56,15 @@ class KeyBackend(StrEnum):
 
 
 def _default_policies_dir() -> Path:
-    """``policies/`` next to the package in a checkout, else ``./policies``."""
-    checkout = Path(__file__).resolve().parent.parent / "policies"
-    return checkout if checkout.is_dir() else Path("policies")
+    """The reviewed policy files shipped inside the installed package (``seal_service/policies``, package data).
+
+    Found from the installation, never from the current directory, so ``seal-service`` works wherever it is run;
+    ``SEAL_POLICIES_DIR`` points elsewhere (a bureau's own reviewed catalogue). In a checkout the package directory
+    links to the repository's ``policies/``.
+    """
+    from importlib.resources import files
+
+    return Path(str(files("seal_service").joinpath("policies")))
 
 
 class Settings(BaseSettings):

@@ -28,6 +28,7 @@ from io import BytesIO
 from typing import Any
 
 from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.misc import PdfReadError
 
 _ORIGINAL: Any = generic.read_object
 # pyHanko's object classes are untyped; one Any-typed handle instead of an ignore on every call.
@@ -212,18 +213,52 @@ class _Parse:
         return stream_class(entries, encoded_data=payload), at
 
 
+_LINE_END = re.compile(rb"[\r\n]")
+
+
+def comment_runs_to_end(data: bytes, at: int) -> bool:
+    """True when ``data`` has a comment at ``at`` with no line end before the end of the data.
+
+    pyHanko's ``read_object`` skips a comment byte by byte until ``\r`` or ``\n`` and never checks for the end of
+    the data, so on such input it loops forever (found by fuzzing: tests/fuzz/regressions/object_reader/).
+    """
+    return data[at : at + 1] == b"%" and _LINE_END.search(data, at) is None
+
+
+def _stream_comment_runs_to_end(stream: Any) -> bool:
+    # Streams other than BytesIO (rare: the verifier reads files through BytesIO) are peeked at and put back.
+    start = stream.tell()
+    try:
+        if stream.read(1) != b"%":
+            return False
+        while chunk := stream.read(65536):
+            if b"\r" in chunk or b"\n" in chunk:
+                return False
+        return True
+    finally:
+        stream.seek(start)
+
+
 def read_object(
     stream: Any,
     container_ref: Any,
     as_metadata_stream: bool = False,
     in_content_stream: Any = _NO,
 ) -> Any:
-    """Drop-in for :func:`pyhanko.pdf_utils.generic.read_object`."""
-    if in_content_stream is not _NO or type(stream) is not BytesIO:
+    """Drop-in for :func:`pyhanko.pdf_utils.generic.read_object` (which it calls for everything outside its subset),
+    except that a comment running to the end of the data is a :class:`PdfReadError` instead of an endless loop."""
+    if type(stream) is not BytesIO:
+        if _stream_comment_runs_to_end(stream):
+            raise PdfReadError("a comment runs to the end of the data (no line end after it)")
         return _ORIGINAL(stream, container_ref, as_metadata_stream, in_content_stream)
     start = stream.tell()
+    data = stream.getvalue()
+    if comment_runs_to_end(data, start):
+        raise PdfReadError("a comment runs to the end of the data (no line end after it)")
+    if in_content_stream is not _NO:
+        return _ORIGINAL(stream, container_ref, as_metadata_stream, in_content_stream)
     try:
-        result, end = _Parse(stream, stream.getvalue(), container_ref).value(start, as_metadata_stream)
+        result, end = _Parse(stream, data, container_ref).value(start, as_metadata_stream)
     except _Unsupported:
         stream.seek(start)
         return _ORIGINAL(stream, container_ref, as_metadata_stream, in_content_stream)

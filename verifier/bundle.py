@@ -304,7 +304,7 @@ class _Payload:
             raise self.fail(path, "expected base64 DER")
         try:
             return x509.load_der_x509_certificate(base64.b64decode(raw, validate=True))
-        except (ValueError, binascii.Error):
+        except (ValueError, binascii.Error, x509.InvalidVersion):
             raise self.fail(path, "not a base64 DER certificate") from None
 
 
@@ -504,7 +504,7 @@ def load_trust_bundle(
     signature = _b64(signature_table.get("value"), "signature.value")
     try:
         signer = x509.load_der_x509_certificate(_b64(signature_table.get("certificate"), "signature.certificate"))
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):  # InvalidVersion is no ValueError (found by fuzzing)
         raise BundleError("trust bundle: signature.certificate is not a DER certificate") from None
     # (2) and (3): who signed, and what.
     _check_signer(signer, trust_roots, at)

@@ -116,7 +116,7 @@ def _impersonation(der: bytes, roots: Sequence[x509.Certificate], root_ders: Seq
         return None
     try:
         cert = x509.load_der_x509_certificate(der)
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):
         return None
     root = by_name.get(cert.issuer.public_bytes())
     if root is None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import gc
 import json
@@ -453,7 +454,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     _quiet_libraries()
     try:
-        return _run(args)
+        code = _run(args)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # The reader went away (``seal-verify ... --json | head``): end quietly, as a shell expects, and point
+        # stdout at /dev/null so that Python's own flush at exit cannot raise again.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except VerifierError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import re
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -136,6 +137,49 @@ def _text_lines(content: bytes, fonts: dict[str, Mapping[bytes, str]]) -> list[s
     return lines
 
 
+#: A seal stamp's content stream, or a font's ToUnicode CMap, decodes to tens of kilobytes. Anything that decodes
+#: to more is no stamp of ours, and may be a "zip bomb": a 470 KB PDF whose appearance stream inflated to 300 MB
+#: took 500 MB of memory to verify before this bound (tests/verifier/test_stamp_bomb.py).
+MAX_STAMP_STREAM_BYTES = 4 * 1024 * 1024
+#: Streams with filters other than FlateDecode are decoded by pyHanko only when their encoded form is this small.
+_MAX_OTHER_ENCODED_BYTES = 64 * 1024
+
+
+class _TooLarge(ValueError):
+    """A stream decodes to more than :data:`MAX_STAMP_STREAM_BYTES`."""
+
+
+def bounded_stream_data(stream: Any, limit: int = MAX_STAMP_STREAM_BYTES) -> bytes:
+    """The decoded bytes of a pyHanko stream object, never more than ``limit`` (else ``ValueError``).
+
+    FlateDecode (what the service writes) is inflated here with a bound; no filter is read as it is; any other
+    filter chain is left to pyHanko only when the encoded stream is small.
+    """
+    filters = stream.get("/Filter")
+    if isinstance(filters, list) and len(filters) == 1:
+        filters = filters[0]
+    encoded = bytes(stream.encoded_data)
+    if filters is None:
+        if len(encoded) > limit:
+            raise _TooLarge("stream too large for a stamp")
+        return encoded
+    if filters == "/FlateDecode" and "/DecodeParms" not in stream:
+        inflater = zlib.decompressobj()
+        try:
+            data = inflater.decompress(encoded, limit + 1)
+        except zlib.error as exc:
+            raise ValueError(f"FlateDecode: {exc}") from None
+        if len(data) > limit:
+            raise _TooLarge("stream decodes to more than a stamp can be")
+        return data
+    if len(encoded) > _MAX_OTHER_ENCODED_BYTES:
+        raise _TooLarge("stream with other filters too large for a stamp")
+    data = bytes(stream.data)
+    if len(data) > limit:
+        raise _TooLarge("stream decodes to more than a stamp can be")
+    return data
+
+
 def _fonts(resources: Any) -> dict[str, Mapping[bytes, str]]:
     fonts: dict[str, Mapping[bytes, str]] = {}
     font_dict = resources.get("/Font") if resources is not None else None
@@ -145,7 +189,7 @@ def _fonts(resources: Any) -> dict[str, Mapping[bytes, str]]:
         font = ref.get_object()
         cmap = font.get("/ToUnicode")
         if cmap is not None:
-            fonts[str(name).lstrip("/")] = _to_unicode(cmap.get_object().data)
+            fonts[str(name).lstrip("/")] = _to_unicode(bounded_stream_data(cmap.get_object()))
     return fonts
 
 
@@ -173,8 +217,10 @@ def read_stamp(sig: Any) -> StampFacts | None:
         field = sig.sig_field
         widget = field if "/AP" in field else field["/Kids"][0].get_object()
         appearance = widget["/AP"]["/N"].get_object()
-        if not hasattr(appearance, "data"):  # an appearance sub-dictionary by state: not a seal stamp
+        # An appearance sub-dictionary by state is not a seal stamp. (Not ``hasattr(appearance, "data")``: that
+        # property decodes the whole stream, unbounded.)
+        if not hasattr(appearance, "encoded_data"):
             return None
-        return read_stamp_stream(appearance.data, _fonts(appearance.get("/Resources")))
+        return read_stamp_stream(bounded_stream_data(appearance), _fonts(appearance.get("/Resources")))
     except (KeyError, IndexError, TypeError, ValueError, AttributeError):
         return None

@@ -26,13 +26,13 @@ def parse_trust_roots(data: bytes, *, source: str = "<bytes>") -> list[x509.Cert
     if _PEM_MARKER in data:
         try:
             return list(x509.load_pem_x509_certificates(data))
-        except ValueError as exc:
+        except (ValueError, x509.InvalidVersion) as exc:
             raise InputError(f"{source}: a certificate in this PEM file cannot be read ({exc})") from None
     if b"-----BEGIN" in data:
         raise InputError(f"{source}: no certificate in this PEM file (expected '-----BEGIN CERTIFICATE-----')")
     try:
         return [x509.load_der_x509_certificate(data)]
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):
         raise InputError(f"{source}: not a certificate file (expected PEM '-----BEGIN CERTIFICATE-----')") from None
 
 

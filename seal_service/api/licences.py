@@ -124,7 +124,7 @@ async def create_licence(
     pdf: Annotated[UploadFile, File(description="The licence PDF to seal (unsigned, unencrypted, no active content).")],
     item_code: Annotated[str, Form(min_length=1, max_length=64, examples=["JC-001"])],
     holder_name: Annotated[str, Form(min_length=1, max_length=200, examples=["晋城市示例餐饮有限公司"])],
-    holder_code: Annotated[str | None, Form(max_length=64, examples=["91140500MA0K000000"])] = None,
+    holder_code: Annotated[str | None, Form(max_length=64, examples=["11430000006122244L"])] = None,
     holder_code_type: Annotated[Literal["111", "001"] | None, Form(description="111 ID card, 001 credit code")] = None,
     licence_type_code: Annotated[str | None, Form(max_length=40, description="Must match the item's, if given")] = None,
     number: Annotated[

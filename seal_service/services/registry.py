@@ -9,7 +9,7 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from cryptography import x509
 from sqlalchemy import select
@@ -18,6 +18,7 @@ from sqlalchemy.orm import selectinload
 from seal_service.errors import InvalidInput, NotFound
 from seal_service.instance import Instance
 from seal_service.services.audit import record
+from seal_service.services.lifecycle import Revocation
 from seal_service.storage.models import CertificateStatus, Seal, SealStatus
 
 REVOCATION_REASONS = {
@@ -59,13 +60,14 @@ class SealView:
     certificates: tuple[SealCertificateView, ...]
 
 
-def _view(seal: Seal) -> SealView:
+def _view(seal: Seal, status: str | None = None, revocations: dict[int, Revocation | None] | None = None) -> SealView:
     a = seal.authority
+    revocations = revocations or {}
     return SealView(
         id=seal.id,
         name=seal.name,
         seal_type=seal.seal_type,
-        status=seal.status,
+        status=status or seal.status,
         authority_code=a.code,
         authority_name=a.name,
         authority_kind=a.kind,
@@ -77,9 +79,9 @@ def _view(seal: Seal) -> SealView:
                 serial_number=c.serial_number,
                 not_before=c.not_before,
                 not_after=c.not_after,
-                status=c.status,
-                revoked_at=c.revoked_at,
-                revocation_reason=c.revocation_reason,
+                status=CertificateStatus.REVOKED.value if revocations.get(c.id) else c.status,
+                revoked_at=(r.revoked_at if (r := revocations.get(c.id)) else c.revoked_at),
+                revocation_reason=(r.reason.value if r else c.revocation_reason),
                 key_ref=c.key_ref,
             )
             for c in seal.certificates
@@ -87,13 +89,31 @@ def _view(seal: Seal) -> SealView:
     )
 
 
-def list_seals(instance: Instance) -> list[SealView]:
-    """Every seal with its authority and certificates."""
+def list_seals(instance: Instance, *, at: datetime | None = None) -> list[SealView]:
+    """Every seal with its authority and certificates, each status as it is at ``at`` (default now).
+
+    The statuses are the ones sealing obeys (:meth:`Lifecycle.seal_state`: revocations and suspensions from when
+    they were recorded, retirements derived from the memoranda), so ``seals list`` and ``seals status`` agree; a
+    certificate shows ``revoked`` once its explicit or derived (retirement) revocation has taken effect.
+    """
+    at = at or datetime.now(UTC)
+    lifecycle = instance.lifecycle
     with instance.sessions() as session:
+        state = lifecycle.state(session)
         seals = session.scalars(
             select(Seal).options(selectinload(Seal.authority), selectinload(Seal.certificates)).order_by(Seal.id)
         ).all()
-        return [_view(s) for s in seals]
+        views = []
+        for seal in seals:
+            revocations = {
+                c.id: r
+                for c in seal.certificates
+                if (r := lifecycle.certificate_revocation(c, seal.authority.code, state)) is not None
+                and r.revoked_at <= at
+            }
+            status = lifecycle.seal_state(seal, at=at, state=state).status.value
+            views.append(_view(seal, status, revocations))
+        return views
 
 
 def revoke_seal(

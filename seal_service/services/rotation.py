@@ -439,7 +439,7 @@ def _load_certificate(data: bytes) -> x509.Certificate:
         if b"-----BEGIN" in data:
             return x509.load_pem_x509_certificate(data)
         return x509.load_der_x509_certificate(data)
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):  # InvalidVersion is no ValueError
         raise InvalidInput("not an X.509 certificate (PEM or DER)", field="certificate") from None
 
 

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from seal_service.appearance.stamp import StampText
 from seal_service.catalogue import CatalogueItem
 from seal_service.errors import InvalidInput, NotAuthorised, NotFound, SealNotUsable, SealServiceError
-from seal_service.identifiers import licence_identifier
+from seal_service.identifiers import HOLDER_CODE_TYPES, check_holder_code, licence_identifier
 from seal_service.instance import Instance
 from seal_service.services.audit import checkpoint_if_due, record
 from seal_service.services.lifecycle import LifecycleState
@@ -44,7 +44,6 @@ from seal_service.storage.models import (
 )
 
 CHINA_TZ = timezone(timedelta(hours=8))
-HOLDER_CODE_TYPES = {"111": "居民身份证号码", "001": "统一社会信用代码"}
 
 
 @dataclass(frozen=True)
@@ -90,6 +89,8 @@ def _check_request(request: LicenceRequest) -> None:
         )
     if request.holder_code is not None and request.holder_code_type is None:
         raise InvalidInput("holder code needs its type (111 or 001)", field="holder_code_type")
+    if request.holder_code is not None and request.holder_code_type is not None:
+        check_holder_code(request.holder_code, request.holder_code_type)
     if request.number is not None and not (1 <= len(request.number) <= 100):
         raise InvalidInput("licence number must have 1 to 100 characters", field="number")
     if request.valid_from and request.valid_until and request.valid_until < request.valid_from:

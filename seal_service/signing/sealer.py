@@ -39,6 +39,7 @@ from pyhanko.sign.validation.dss import DocumentSecurityStore
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from seal_service.appearance.stamp import SealAppearance, StampText, stamp_box
+from seal_service.errors import InvalidDocument
 from seal_service.keys.store import PrivateKey
 from seal_service.protocols.tsa import InProcessTimeStamper
 
@@ -215,8 +216,7 @@ class Sealer:
         self, pdf: bytes, *, material: SealMaterial, level: PadesLevel, text: StampText, at: datetime, page: int = -1
     ) -> bytes:
         """Seal ``pdf`` on ``page`` (default: the last) at time ``at`` and return the sealed bytes."""
-        writer = IncrementalPdfFileWriter(BytesIO(pdf), strict=False)
-        x0, y0, width, height = _page_box(writer, page)
+        writer, (x0, y0, width, height) = open_for_sealing(pdf, page)
         bx0, by0, bx1, by1 = stamp_box(width, height, material.appearance)
         box = (int(x0 + bx0), int(y0 + by0), int(x0 + bx1), int(y0 + by1))
         timestamper = self._timestamper(at) if level.timestamped else None
@@ -252,6 +252,24 @@ class Sealer:
             lt_writer, md_algorithm="sha256", bytes_reserved=12288 if material.is_rsa else 8192
         )
         return final.getvalue()
+
+
+def open_for_sealing(pdf: bytes, page: int = -1) -> tuple[IncrementalPdfFileWriter, tuple[float, float, float, float]]:
+    """pyHanko's incremental writer over ``pdf`` and the visible box of ``page``, or :class:`InvalidDocument`.
+
+    The checks of ``signing.documents`` read the file with qpdf, which tolerates things pyHanko refuses (a stray
+    token in the trailer, found by fuzzing: tests/fuzz/regressions/sign_input/); such a file is refused here as bad
+    input, not left to fail as a server error. (Its serial is then a gap in the numbering, as for any failure after
+    the serial is taken.)
+    """
+    from pyhanko.pdf_utils.misc import PdfError
+
+    try:
+        writer = IncrementalPdfFileWriter(BytesIO(pdf), strict=False)
+        return writer, _page_box(writer, page)
+    except (PdfError, ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError) as exc:
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise InvalidDocument(f"the PDF cannot be read for sealing: {detail}", field="pdf") from None
 
 
 def _page_box(writer: IncrementalPdfFileWriter, page: int) -> tuple[float, float, float, float]:

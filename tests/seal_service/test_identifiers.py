@@ -64,3 +64,48 @@ def test_credit_codes() -> None:
     assert not is_valid_credit_code("91350100M000100Y44")
     assert not is_valid_credit_code("9135010OM000100Y43")  # letter O is not in the alphabet
     assert credit_code_check_char("11140500MB0123456") == "8"
+
+
+# Holder codes (licence data standard: 001 unified social credit code, 111 citizen identity number).
+# 11430000006122244L and 11100000000013338W are real published credit codes; 11010519491231002X is the example
+# identity number of GB 11643-1999 itself.
+@pytest.mark.parametrize(
+    ("code", "code_type"),
+    [("11430000006122244L", "001"), ("11100000000013338W", "001"), ("11010519491231002X", "111")],
+)
+def test_real_holder_codes_are_accepted(code: str, code_type: str) -> None:
+    from seal_service.identifiers import check_holder_code
+
+    check_holder_code(code, code_type)
+
+
+@pytest.mark.parametrize(
+    ("code", "code_type", "words"),
+    [
+        ("123", "001", "GB 32100"),
+        ("11430000006122244M", "001", "check character 'M'; GB 32100 gives 'L'"),
+        ("11430000006122244l", "001", "GB 32100"),
+        ("11430000006122244I", "001", "GB 32100"),  # I, O, S, V, Z are not in the code's alphabet
+        ("123", "111", "GB 11643"),
+        ("110105194912310021", "111", "check character '1'; GB 11643 gives 'X'"),
+        ("11010519491231002x", "111", "GB 11643"),  # the check character ten is an upper-case X
+        ("110105194902300028", "111", "date of birth"),  # 30 February
+        ("11430000006122244L", "111", "GB 11643"),
+        ("11010519491231002X", "001", "GB 32100"),
+        ("11010519491231002X", "999", "holder code type"),
+    ],
+)
+def test_bad_holder_codes_are_refused_naming_the_field(code: str, code_type: str, words: str) -> None:
+    from seal_service.identifiers import check_holder_code
+
+    with pytest.raises(InvalidInput, match=words.replace("(", r"\(")) as caught:
+        check_holder_code(code, code_type)
+    assert caught.value.field in ("holder_code", "holder_code_type")
+
+
+def test_refused_identity_numbers_are_masked_in_the_message() -> None:
+    from seal_service.identifiers import check_holder_code
+
+    with pytest.raises(InvalidInput) as caught:
+        check_holder_code("110105194912310021", "111")
+    assert "110105194912310021" not in caught.value.detail and "1101" in caught.value.detail

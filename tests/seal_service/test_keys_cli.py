@@ -156,6 +156,7 @@ def test_audit_commands(cli, keys_instance, tmp_path) -> None:  # type: ignore[n
     try:
         code, _, err = cli("audit", "verify", *_key(tmp_path, "auditor"))
         assert code == EXIT_INTEGRITY and f"entry {last.seq} (id {last.id}, nothing) was modified" in err
+        assert err.count(f"entry {last.seq} (id {last.id}, nothing) was modified") == 1, err
     finally:
         with keys_instance.engine.begin() as conn:
             conn.execute(text("UPDATE audit_entries SET action = :a WHERE id = :id"), {"a": last.action, "id": last.id})

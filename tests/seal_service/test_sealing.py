@@ -10,7 +10,7 @@ import pikepdf
 import pytest
 from sqlalchemy import func, select
 
-from seal_service.errors import InvalidDocument, NotAuthorised, NotFound, SealNotUsable
+from seal_service.errors import InvalidDocument, InvalidInput, NotAuthorised, NotFound, SealNotUsable
 from seal_service.identifiers import check_licence_identifier
 from seal_service.services.registry import list_seals, revoke_seal
 from seal_service.services.sealing import LicenceRequest, get_licence, get_licence_pdf, seal_licence
@@ -25,7 +25,7 @@ def _request(**changes: object) -> LicenceRequest:
         "holder_name": "晋城市示例餐饮有限公司",
         "seal_id": "jc-bureau-approval",
         "level": PadesLevel.B_B,
-        "holder_code": "91140500MA0K000000",
+        "holder_code": "11430000006122244L",
         "holder_code_type": "001",
     }
     fields.update(changes)
@@ -78,6 +78,9 @@ def test_serials_and_identifiers_are_unique_and_increasing(db_instance, licence_
         ({"seal_id": "zz-bureau-approval"}, NotAuthorised, "not by zz-bureau"),
         ({"holder_name": "  "}, Exception, "holder name is required"),
         ({"holder_code_type": "999"}, Exception, "holder code type"),
+        ({"holder_code": "123", "holder_code_type": "001"}, InvalidInput, "not a unified social credit code"),
+        ({"holder_code": "11010519491231002X", "holder_code_type": "001"}, InvalidInput, "GB 32100"),
+        ({"holder_code": "11430000006122244L", "holder_code_type": "111"}, InvalidInput, "GB 11643"),
     ],
 )
 def test_refusals_leave_nothing_behind(db_instance, licence_pdf, changes, error, message) -> None:  # type: ignore[no-untyped-def]

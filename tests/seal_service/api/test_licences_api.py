@@ -34,7 +34,7 @@ def _is_problem(response, status: int, *words: str) -> None:  # type: ignore[no-
 
 def test_seal_read_back_and_download(api, keys, licence_pdf) -> None:  # type: ignore[no-untyped-def]
     created = _post(
-        api, keys.city, licence_pdf, level="B-LTA", holder_code="91140500MA0K000000", holder_code_type="001"
+        api, keys.city, licence_pdf, level="B-LTA", holder_code="11430000006122244L", holder_code_type="001"
     )
     assert created.status_code == 201, created.text
     body = created.json()
@@ -112,6 +112,9 @@ def test_a_failed_request_releases_its_idempotency_key(api, keys, licence_pdf) -
         ({"item_code": "NOPE"}, 404, ("NOPE",)),
         ({"seal_id": "nope"}, 404, ("nope",)),
         ({"holder_code_type": "999"}, 422, ("holder_code_type",)),
+        ({"holder_code": "123", "holder_code_type": "001"}, 422, ("holder_code", "GB 32100")),
+        ({"holder_code": "11430000006122244M", "holder_code_type": "001"}, 422, ("holder_code", "check character")),
+        ({"holder_code": "110105194912310021", "holder_code_type": "111"}, 422, ("holder_code", "GB 11643")),
         ({"valid_from": "2026-13-01"}, 422, ("valid_from",)),
         ({"valid_from": "2026-12-01", "valid_until": "2026-01-01"}, 422, ("valid_until",)),
         ({"level": "B-XL"}, 422, ("level",)),
@@ -173,8 +176,8 @@ def test_public_page_masks_the_holder(api, keys, licence_pdf) -> None:  # type: 
     from seal_service.api.public import mask_name
 
     assert mask_name("张三丰") == "张*丰" and mask_name("张三") == "张*"
-    licence = _post(api, keys.city, licence_pdf, holder_code="140105199001011234", holder_code_type="111").json()
+    licence = _post(api, keys.city, licence_pdf, holder_code="11010519491231002X", holder_code_type="111").json()
     page = api.get(f"/v/{licence['id']}")
     assert page.status_code == 200 and "证照有效" in page.text
     assert "晋城市示例餐饮有限公司" not in page.text and "晋城*******公司" in page.text
-    assert "140105199001011234" not in page.text
+    assert "11010519491231002X" not in page.text
