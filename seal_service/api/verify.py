@@ -6,6 +6,7 @@ No API key: verification is public (citizens, departments). Every bad input is a
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, UploadFile
@@ -18,6 +19,7 @@ from seal_service.errors import InvalidInput
 from seal_service.instance import Instance
 from seal_service.services.verification import (
     JOB_ABOVE,
+    JOB_PROGRESS_EVERY,
     MAX_BATCH_FILES,
     BatchFile,
     JobStore,
@@ -124,7 +126,12 @@ async def _run_job(instance: Instance, job_id: str, files: list[BatchFile]) -> N
     at = now()
     try:
         loop = asyncio.get_running_loop()
-        results = await loop.run_in_executor(verification_pool(), lambda: verify_batch(instance, files, at=at))
+        results: list[dict[str, object]] = []
+        for start in range(0, len(files), JOB_PROGRESS_EVERY):
+            chunk = files[start : start + JOB_PROGRESS_EVERY]
+            results += await loop.run_in_executor(verification_pool(), partial(verify_batch, instance, chunk, at=at))
+            if len(results) < len(files):
+                await run_in_threadpool(store.progress, job_id, len(results), at=now())
         await run_in_threadpool(store.finish, job_id, results, at=now())
     except Exception as exc:  # recorded for the client; the job never hangs in "running"
         await run_in_threadpool(store.fail, job_id, f"{type(exc).__name__}: {exc}", at=now())
@@ -170,9 +177,9 @@ async def verify_many(
 
 @router.get("/v1/verify/jobs/{job_id}", summary="A batch verification job and, once done, its results")
 def verification_job(job_id: str, instance: InstanceDep) -> JSONResponse:
-    """``{"id", "status": "running|done|failed", "files", "summary", "results"}``; 404 for unknown or expired
-    (24 h) jobs."""
-    record = JobStore(instance).read(job_id)
+    """``{"id", "status": "running|done|failed", "files", "verified", "summary", "results"}``; 404 for unknown or
+    expired (24 h) jobs. Any node answers: jobs live in the database."""
+    record = JobStore(instance).read(job_id, at=now())
     headers = {"Retry-After": "2"} if record.get("status") == "running" else {}
     return JSONResponse(record, headers=headers)
 
