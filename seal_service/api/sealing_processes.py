@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from seal_service.errors import SealServiceError
+from seal_service.ops import metrics
 from seal_service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,13 @@ def frame(payload: object) -> bytes:
     return _LENGTH.pack(len(data)) + data
 
 
+class Probe(ConnectionError):
+    """A connection closed before sending anything: a readiness probe (``GET /readyz``), answered by closing."""
+
+
 def _receive(connection: socket.socket) -> Any:
+    if not connection.recv(1, socket.MSG_PEEK):
+        raise Probe
     header = _read_exactly(connection, _LENGTH.size)
     return pickle.loads(_read_exactly(connection, _LENGTH.unpack(header)[0]))  # noqa: S301  # own server only
 
@@ -112,6 +119,8 @@ def _sealing_process(listener: socket.socket, settings: Settings, parent: int) -
             try:
                 answer = _seal(instance, _receive(connection))
                 connection.sendall(frame(answer))
+            except Probe:
+                continue
             except (ConnectionError, OSError, pickle.UnpicklingError, EOFError) as exc:
                 log.warning("sealing request dropped: %r", exc)
 
@@ -145,6 +154,7 @@ class SealingProcesses:
         listener.listen(1024)
         self._listener = listener
         self._processes = [self._spawn() for _ in range(self.count)]
+        metrics.SEALING_PROCESSES.set(self.count)
         self._supervisor = threading.Thread(target=self._supervise, daemon=True, name="sealing-supervisor")
         self._supervisor.start()
         return self
@@ -165,6 +175,7 @@ class SealingProcesses:
                 if not process.is_alive():
                     log.warning("sealing process %s exited (code %s); starting another", process.pid, process.exitcode)
                     process.join()
+                    metrics.sealing_restarted(process.pid)
                     self._processes[index] = self._spawn()
                     time.sleep(0.5)  # a process that dies at start (bad settings) is not respawned in a tight loop
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from seal_service.api.deps import InstanceDep
 from seal_service.errors import InvalidInput
 from seal_service.instance import Instance
+from seal_service.ops import metrics
 from seal_service.services.verification import (
     JOB_ABOVE,
     JOB_PROGRESS_EVERY,
@@ -72,7 +73,9 @@ async def _verify_one(instance: Instance, data: bytes, name: str) -> dict[str, A
     verification = Verification.of(instance)
     loop = asyncio.get_running_loop()
     report = await loop.run_in_executor(verification_pool(), lambda: verification.verify(data, at=at, file=name))
-    return report.to_json()
+    answer = report.to_json()
+    metrics.count_verdicts([str(answer["verdict"])])
+    return answer
 
 
 @router.post(
@@ -132,6 +135,7 @@ async def _run_job(instance: Instance, job_id: str, files: list[BatchFile]) -> N
             results += await loop.run_in_executor(verification_pool(), partial(verify_batch, instance, chunk, at=at))
             if len(results) < len(files):
                 await run_in_threadpool(store.progress, job_id, len(results), at=now())
+        metrics.count_verdicts(str(result["verdict"]) for result in results)
         await run_in_threadpool(store.finish, job_id, results, at=now())
     except Exception as exc:  # recorded for the client; the job never hangs in "running"
         await run_in_threadpool(store.fail, job_id, f"{type(exc).__name__}: {exc}", at=now())
@@ -162,6 +166,7 @@ async def verify_many(
         at = now()
         loop = asyncio.get_running_loop()
         results = await loop.run_in_executor(verification_pool(), lambda: verify_batch(instance, batch, at=at))
+        metrics.count_verdicts(str(result["verdict"]) for result in results)
         return JSONResponse({"status": "done", "files": len(batch), "summary": summary(results), "results": results})
     job_id = await run_in_threadpool(JobStore(instance).create, len(batch), at=now())
     task = asyncio.create_task(_run_job(instance, job_id, batch))
