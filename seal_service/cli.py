@@ -81,6 +81,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from seal_service.ops.logs import LOG_LEVEL_ENV
+
+    os.environ[LOG_LEVEL_ENV] = args.log_level  # for the sealing processes, which log like the workers
     # Sealing processes shared by all API workers, one per core unless configured (seal_service.api.
     # sealing_processes): sealing then never shares a GIL with an event loop. The workers find their socket in
     # the environment, from which they read their settings.

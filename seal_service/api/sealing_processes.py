@@ -106,8 +106,13 @@ def _seal(instance: Any, message: tuple[Any, ...]) -> tuple[str, object]:
 
 def _sealing_process(listener: socket.socket, settings: Settings, parent: int) -> None:
     """A sealing process: accept a request when idle, seal it, answer, repeat."""
-    from seal_service.instance import Instance
+    import logging.config
 
+    from seal_service.instance import Instance
+    from seal_service.ops.logs import LOG_LEVEL_ENV, logging_config
+
+    # Spawned, so nothing of the server's logging is inherited: the same format (JSON in production) and level.
+    logging.config.dictConfig(logging_config(settings.env.value, os.environ.get(LOG_LEVEL_ENV, "warning")))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which stops its sealing processes
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="parent-watch").start()
     instance = Instance(settings)

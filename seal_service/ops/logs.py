@@ -25,6 +25,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+#: Where ``serve`` leaves its ``--log-level`` for the processes it spawns (sealing processes).
+LOG_LEVEL_ENV = "SEAL_SERVE_LOG_LEVEL"
 #: The id of the request being served in this context (None outside requests).
 REQUEST_ID: ContextVar[str | None] = ContextVar("seal_request_id", default=None)
 
