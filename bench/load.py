@@ -139,6 +139,22 @@ async def _run(urls: list[str], args: argparse.Namespace, **shared: object) -> t
     return tally, time.monotonic() - started
 
 
+def _sealing_cpu(server_pid: int) -> float:
+    """CPU seconds of a server's sealing processes: its children started by multiprocessing's spawn."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == server_pid and b"spawn_main" in command and b"resource_tracker" not in command:
+            total += process_tree_cpu(int(entry.name))
+    return total
+
+
 def _percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
@@ -223,10 +239,12 @@ def main() -> None:
             warm_args = argparse.Namespace(**{**vars(args), "duration": 3.0, "clients": 2 * args.nodes})
             asyncio.run(_run(urls, warm_args, **shared))
             cpu_before = sum(process_tree_cpu(server.pid) for server in servers)
+            sealing_before = sum(_sealing_cpu(server.pid) for server in servers)
             own_before = resource.getrusage(resource.RUSAGE_SELF)
             print(f"load: {args.duration:.0f} s, {args.clients} clients over {args.nodes} nodes, {_load()}", flush=True)
             tally, elapsed = asyncio.run(_run(urls, args, **shared))
             cpu = sum(process_tree_cpu(server.pid) for server in servers) - cpu_before
+            sealing_cpu = sum(_sealing_cpu(server.pid) for server in servers) - sealing_before
             own_after = resource.getrusage(resource.RUSAGE_SELF)
             own = (own_after.ru_utime + own_after.ru_stime) - (own_before.ru_utime + own_before.ru_stime)
             server_5xx = _server_5xx(urls)
@@ -268,6 +286,13 @@ def main() -> None:
         f"server CPU: {cpu:.1f} s over {elapsed:.1f} s ({cpu / elapsed:.2f} cores busy), "
         f"{cpu / max(total, 1) * 1000:.1f} ms per request on average over the mix; "
         f"load generator: {own:.1f} s ({own / elapsed:.2f} cores)"
+    )
+    sealed = len(tally.latencies.get("seal", []))
+    others = total - sealed
+    print(
+        f"  of which sealing processes {sealing_cpu:.1f} s ({sealing_cpu / max(sealed, 1) * 1000:.0f} ms per licence "
+        f"sealed), API workers {cpu - sealing_cpu:.1f} s ({(cpu - sealing_cpu) / max(total, 1) * 1000:.1f} ms per "
+        f"request of any route; {others} of the {total} requests were not sealing)"
     )
     sys.exit(1 if client_5xx or server_5xx or tally.transport_errors else 0)
 
