@@ -112,6 +112,8 @@ def logging_config(env: str, level: str, *, access_log: bool = True) -> dict[str
             "uvicorn": {"handlers": [], "propagate": True, "level": level},
             "uvicorn.error": {"handlers": [], "propagate": True, "level": level},
             "uvicorn.access": {"handlers": [], "propagate": False, "level": "CRITICAL"},
+            # fontTools lists every glyph it subsets at info: the characters of the text stamped on a licence.
+            "fontTools": {"level": "WARNING"},
             # Built only when it is written: the line costs a cached QR page a noticeable share of its CPU.
             "seal_service.access": {"level": "INFO" if access_log and level in ("INFO", "DEBUG") else "WARNING"},
         },

@@ -74,6 +74,7 @@ def test_the_server_config_picks_the_format_by_environment_and_replaces_uvicorns
     assert production["handlers"]["stderr"]["formatter"] == "json"
     assert development["handlers"]["stderr"]["formatter"] == "readable"
     assert production["loggers"]["uvicorn.access"]["level"] == "CRITICAL"
+    assert production["loggers"]["fontTools"]["level"] == "WARNING"  # it lists the glyphs of stamped text
     assert production["loggers"]["seal_service.access"]["level"] == "INFO"
     assert (
         logging_config("production", "info", access_log=False)["loggers"]["seal_service.access"]["level"] == "WARNING"
