@@ -322,6 +322,8 @@ def test_logs_have_one_line_per_request_with_its_id_and_no_personal_data_or_secr
         wrong_token,
     ):
         assert forbidden not in everything, f"{forbidden!r} is in the log"
+    # Nor spelled as glyph names (a font subsetter logging the stamped characters would).
+    assert not [c for c in NATURAL_PERSON if f"uni{ord(c):04X}" in everything]
     # A (production): JSON lines; the sealing request's line carries the caller's request id.
     lines = [json.loads(line) for line in logs[a].splitlines() if line.startswith("{")]
     (access,) = [
