@@ -144,6 +144,12 @@ async def _run_job(instance: Instance, job_id: str, files: list[BatchFile]) -> N
 _jobs: set[asyncio.Task[None]] = set()
 
 
+def _start_job(instance: Instance, job_id: str, files: list[BatchFile]) -> None:
+    task = asyncio.create_task(_run_job(instance, job_id, files))
+    _jobs.add(task)
+    task.add_done_callback(_jobs.discard)
+
+
 @router.post(
     "/v1/verify/batch",
     summary="Verify many sealed PDFs (multipart files, or one zip)",
@@ -168,10 +174,8 @@ async def verify_many(
         results = await loop.run_in_executor(verification_pool(), lambda: verify_batch(instance, batch, at=at))
         metrics.count_verdicts(str(result["verdict"]) for result in results)
         return JSONResponse({"status": "done", "files": len(batch), "summary": summary(results), "results": results})
-    job_id = await run_in_threadpool(JobStore(instance).create, len(batch), at=now())
-    task = asyncio.create_task(_run_job(instance, job_id, batch))
-    _jobs.add(task)
-    task.add_done_callback(_jobs.discard)
+    job_id = await run_in_threadpool(JobStore(instance).create, batch, at=now())
+    _start_job(instance, job_id, batch)
     location = f"/v1/verify/jobs/{job_id}"
     return JSONResponse(
         {"id": job_id, "status": "running", "files": len(batch), "location": location},
@@ -181,10 +185,15 @@ async def verify_many(
 
 
 @router.get("/v1/verify/jobs/{job_id}", summary="A batch verification job and, once done, its results")
-def verification_job(job_id: str, instance: InstanceDep) -> JSONResponse:
+async def verification_job(job_id: str, instance: InstanceDep) -> JSONResponse:
     """``{"id", "status": "running|done|failed", "files", "verified", "summary", "results"}``; 404 for unknown or
-    expired (24 h) jobs. Any node answers: jobs live in the database."""
-    record = JobStore(instance).read(job_id, at=now())
+    expired (24 h) jobs. Any node answers: jobs live in the database. A job whose node stopped (no progress for 10
+    minutes) is taken over by the node polled and verified again from its stored documents."""
+    store = JobStore(instance)
+    taken = await run_in_threadpool(store.take_over, job_id, at=now())
+    if taken is not None:
+        _start_job(instance, job_id, taken)
+    record = await run_in_threadpool(store.read, job_id, at=now())
     headers = {"Retry-After": "2"} if record.get("status") == "running" else {}
     return JSONResponse(record, headers=headers)
 

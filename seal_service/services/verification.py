@@ -13,8 +13,9 @@ The service calls the verifier, never the other way round. What it adds:
 * the licence registry: this instance's own records, read from the database (no HTTP round trip), so an uploaded
   licence is also checked against its record (document hash, number) and its status (revoked, suspended,
   expired).
-* batch jobs: state, progress and results of large batches in the database (``verification_jobs``), so that
-  any node behind a load balancer answers a poll (:class:`JobStore`).
+* batch jobs: state, documents, progress and results of large batches in the database (``verification_jobs``,
+  ``verification_job_files``), so that any node behind a load balancer answers a poll and takes over a job whose
+  node stopped (:class:`JobStore`).
 """
 
 from __future__ import annotations
@@ -28,16 +29,16 @@ import socket
 import threading
 import time
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 
 from seal_service.errors import InvalidInput, NotFound
 from seal_service.instance import Instance, PkiRole
-from seal_service.storage.jobs_models import VerificationJob
+from seal_service.storage.jobs_models import VerificationJob, VerificationJobFile
 from seal_service.storage.models import Licence
 from verifier import VerificationReport, Verifier
 from verifier.registry import LicenceRecord
@@ -234,9 +235,10 @@ def node_name() -> str:
 class JobStore:
     """Batch jobs in the database (``verification_jobs``): any node behind the load balancer can answer a poll.
 
-    The documents of a job stay in the memory of the node that accepted it, which verifies them; the job's state,
-    progress and results are written to the database as it goes. If that node stops, the job makes no progress
-    and, after :data:`JOB_STALE_AFTER`, every node reports it ``failed`` (the client submits the batch again).
+    The node that accepts a job verifies it from memory, writing progress and finally the results; the documents
+    are also stored (``verification_job_files``) until the job ends. If that node stops, the job makes no
+    progress, and after :data:`JOB_STALE_AFTER` the first node polled for it takes it over (:meth:`take_over`)
+    and verifies it again from the stored documents.
     """
 
     def __init__(self, instance: Instance) -> None:
@@ -247,17 +249,62 @@ class JobStore:
         if not job_id.startswith("J") or not job_id[1:].isalnum() or len(job_id) > 40:
             raise NotFound(f"unknown verification job {job_id!r}")
 
-    def create(self, count: int, *, at: datetime) -> str:
-        """A new job id (unguessable), recorded as running; jobs older than :data:`JOB_RETENTION` are swept."""
+    def create(self, files: Sequence[BatchFile], *, at: datetime) -> str:
+        """A new job id (unguessable), recorded as running with its documents; jobs older than
+        :data:`JOB_RETENTION` are swept."""
         job_id = "J" + secrets.token_hex(12).upper()
         with self.instance.writer.begin() as session:
+            old = select(VerificationJob.id).where(VerificationJob.created_at < at - JOB_RETENTION)
+            session.execute(delete(VerificationJobFile).where(VerificationJobFile.job_id.in_(old)))
             session.execute(delete(VerificationJob).where(VerificationJob.created_at < at - JOB_RETENTION))
             session.add(
                 VerificationJob(
-                    id=job_id, status="running", files=count, verified=0, node=node_name(), created_at=at, updated_at=at
+                    id=job_id,
+                    status="running",
+                    files=len(files),
+                    verified=0,
+                    node=node_name(),
+                    created_at=at,
+                    updated_at=at,
                 )
             )
+            session.flush()
+            session.add_all(
+                VerificationJobFile(job_id=job_id, position=n, name=f.name[:1000], data=f.data)
+                for n, f in enumerate(files)
+            )
         return job_id
+
+    def take_over(self, job_id: str, *, at: datetime) -> list[BatchFile] | None:
+        """The documents of ``job_id`` if its node stopped (running, no progress for :data:`JOB_STALE_AFTER`) and
+        this node now holds the job; None otherwise (also when another node took it over first)."""
+        self._check_id(job_id)
+        with self.instance.sessions() as session:
+            job = session.get(VerificationJob, job_id)
+        if job is None or job.status != "running" or job.updated_at >= at - JOB_STALE_AFTER:
+            return None
+        with self.instance.writer.begin() as session:
+            taken = session.execute(
+                update(VerificationJob)
+                .where(
+                    VerificationJob.id == job_id,
+                    VerificationJob.status == "running",
+                    VerificationJob.updated_at == job.updated_at,  # nobody took it over or progressed meanwhile
+                )
+                .values(node=node_name(), updated_at=at, verified=0)
+            ).rowcount
+            if taken != 1:
+                return None
+            rows = session.scalars(
+                select(VerificationJobFile)
+                .where(VerificationJobFile.job_id == job_id)
+                .order_by(VerificationJobFile.position)
+            ).all()
+            files = [BatchFile(row.name, row.data) for row in rows]
+        if len(files) != job.files:
+            self.fail(job_id, "the batch's documents are no longer stored; submit the batch again", at=at)
+            return None
+        return files
 
     def progress(self, job_id: str, verified: int, *, at: datetime) -> None:
         """Record that ``verified`` documents are done (also the heartbeat that keeps the job from going stale)."""
@@ -283,6 +330,7 @@ class JobStore:
                     results=json.dumps(results, ensure_ascii=False),
                 )
             )
+            session.execute(delete(VerificationJobFile).where(VerificationJobFile.job_id == job_id))
 
     def fail(self, job_id: str, message: str, *, at: datetime) -> None:
         """Record that the job could not finish."""
@@ -292,6 +340,7 @@ class JobStore:
                 .where(VerificationJob.id == job_id)
                 .values(status="failed", updated_at=at, finished_at=at, error=message)
             )
+            session.execute(delete(VerificationJobFile).where(VerificationJobFile.job_id == job_id))
 
     def read(self, job_id: str, *, at: datetime | None = None) -> dict[str, object]:
         """The job's record as the API answers it (:class:`NotFound` for an unknown or expired id)."""

@@ -1,7 +1,7 @@
 """Database models of work any API node may be asked about: batch verification jobs.
 
-A job is accepted and run by one node, but the client may poll any node behind the load balancer, so its state
-and results live here, not in files of the node that took it (migration ``0005_nodes``).
+A job is accepted and run by one node, but the client may poll any node behind the load balancer, so its state,
+its documents and its results live here, not in files of the node that took it (migration ``0005_nodes``).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from seal_service.storage.models import Base, UtcDateTime
@@ -38,3 +38,14 @@ class VerificationJob(Base):
     results: Mapped[str | None] = mapped_column(Text, nullable=True)
     """The per-file reports as one JSON array (large: up to 500 reports), written once when the job is done."""
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class VerificationJobFile(Base):
+    """A document of a running job, kept until the job ends so that another node can take the job over."""
+
+    __tablename__ = "verification_job_files"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("verification_jobs.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(1000))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
