@@ -89,6 +89,7 @@ def own_postgres(postgres_database: str) -> Iterator[tuple[str, str]]:
         conn.execute(f'DROP DATABASE IF EXISTS "{own}" WITH (FORCE)')
 
 
+@pytest.mark.slow
 def test_readyz_is_503_when_the_database_is_gone_healthz_200(own_postgres, postgres_database, tmp_path) -> None:  # type: ignore[no-untyped-def]
     import psycopg
 
