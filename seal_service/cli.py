@@ -73,7 +73,17 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Run the HTTP service with uvicorn."""
+    from seal_service.ops.serving import metrics_directory
+
     settings.check_startup()
+    with metrics_directory():  # first: every process of the server counts its metrics there
+        return _serve(args, settings)
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from seal_service.ops.logs import LOG_LEVEL_ENV
+
+    os.environ[LOG_LEVEL_ENV] = args.log_level  # for the sealing processes, which log like the workers
     # Sealing processes shared by all API workers, one per core unless configured (seal_service.api.
     # sealing_processes): sealing then never shares a GIL with an event loop. The workers find their socket in
     # the environment, from which they read their settings.
@@ -87,22 +97,24 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     base = settings.public_url
     print(f"one-seal service on http://{args.host}:{args.port}  (public URL {base})", flush=True)
     print(f"  API docs       {base}/docs", flush=True)
-    print(f"  health         {base}/healthz", flush=True)
+    print(f"  health         {base}/healthz   readiness {base}/readyz   metrics {base}/metrics", flush=True)
     print(f"  catalogue      {base}/v1/catalogue", flush=True)
     print(f"  root cert      {base}/pki/root.cer", flush=True)
     print(f"  trust bundle   {base}/v1/trust-bundle   catalogue page {base}/catalogue", flush=True)
     print(f"  CRL            {base}/crl/seal-ca.crl   OCSP {base}/ocsp   TSA {base}/tsa", flush=True)
     print(f"  sealing        {f'{processes} sealing processes' if sealing else 'threads of each worker'}", flush=True)
     try:
-        _run_uvicorn(args)
+        _run_uvicorn(args, settings)
     finally:
         if sealing is not None:
             sealing.stop()
     return EXIT_OK
 
 
-def _run_uvicorn(args: argparse.Namespace) -> None:
+def _run_uvicorn(args: argparse.Namespace, settings: Settings) -> None:
     import uvicorn
+
+    from seal_service.ops.logs import logging_config
 
     uvicorn.run(
         "seal_service.api.asgi:app",
@@ -110,10 +122,12 @@ def _run_uvicorn(args: argparse.Namespace) -> None:
         port=args.port,
         workers=args.workers,
         log_level=args.log_level,
-        # uvicorn builds each access-log line (client address, quoted path) before the logger's level filters it
-        # out, so the log is switched off outright when the level would drop it: a seventh of the CPU of a cached
-        # QR page. uvloop and httptools are picked by uvicorn's "auto" (both come with uvicorn[standard]).
-        access_log=args.access_log and args.log_level in ("info", "debug"),
+        # Logs: JSON lines in production, readable ones in development, one formatter for every logger; the
+        # service writes its own access line per request (seal_service.api.observability: request id, route
+        # template, status, duration), so uvicorn's, which would also hold the client address, is off.
+        # uvloop and httptools are picked by uvicorn's "auto" (both come with uvicorn[standard]).
+        log_config=logging_config(settings.env.value, args.log_level, access_log=args.access_log),
+        access_log=False,
         backlog=args.backlog,
     )
 

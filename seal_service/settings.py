@@ -38,6 +38,18 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
+#: The bearer token of ``GET /metrics`` on a development instance that sets none. Refused in production.
+DEVELOPMENT_METRICS_TOKEN = "development-only-metrics-token"  # noqa: S105 - a known, deliberately public dev value
+
+
+class MetricsAccess(StrEnum):
+    """Who may read ``GET /metrics``: nobody (404), anyone, or callers with the metrics bearer token."""
+
+    OFF = "off"
+    OPEN = "open"
+    BEARER = "bearer"
+
+
 class KeyAlgorithm(StrEnum):
     """Key algorithm for newly generated keys."""
 
@@ -117,6 +129,12 @@ class Settings(BaseSettings):
     )
     signing_threads: int = Field(
         default=0, ge=0, description="Sealing threads per API worker when signing_processes is 0; 0 = one per core."
+    )
+    metrics: MetricsAccess = Field(
+        default=MetricsAccess.OFF, description="GET /metrics: off (404), open, or bearer (SEAL_METRICS_TOKEN)."
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None, description="Bearer token of GET /metrics when metrics=bearer (a development default exists)."
     )
 
     @classmethod
@@ -217,9 +235,25 @@ class Settings(BaseSettings):
             raise ConfigurationError("no PKCS#11 PIN: set SEAL_PKCS11_PIN or SEAL_PKCS11_PIN_FILE")
         return value
 
+    def metrics_token_value(self) -> str:
+        """The bearer token of ``GET /metrics``: ``SEAL_METRICS_TOKEN``, or in development a known default.
+
+        Production refuses a missing token, the development default, and tokens under 16 characters.
+        """
+        value = self.metrics_token.get_secret_value() if self.metrics_token is not None else ""
+        if self.env is Environment.DEVELOPMENT:
+            return value or DEVELOPMENT_METRICS_TOKEN
+        if not value:
+            raise ConfigurationError("SEAL_METRICS=bearer needs SEAL_METRICS_TOKEN (required in production)")
+        if value == DEVELOPMENT_METRICS_TOKEN or len(value) < 16:
+            raise ConfigurationError("production refuses the development metrics token and tokens under 16 characters")
+        return value
+
     def check_startup(self) -> None:
         """Refuse to start with settings that are unsafe for this environment."""
         self.passphrase()
+        if self.metrics is MetricsAccess.BEARER:
+            self.metrics_token_value()
         if self.key_backend is KeyBackend.PKCS11:
             if self.pkcs11_module is None:
                 raise ConfigurationError("SEAL_KEY_BACKEND=pkcs11 needs SEAL_PKCS11_MODULE")

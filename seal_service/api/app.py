@@ -7,7 +7,7 @@ import importlib
 from fastapi import FastAPI
 
 from seal_service import __version__
-from seal_service.api import licence_page, problems, protocols, public
+from seal_service.api import licence_page, observability, problems, protocols, public
 from seal_service.api.limits import UploadLimit
 from seal_service.instance import Instance
 from seal_service.settings import Settings
@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
     )
     app.state.instance = instance or Instance(settings)
     problems.install(app)
+    observability.install(app)  # request ids, access log, metrics; /healthz, /readyz, /metrics
     app.add_middleware(
         UploadLimit, max_body=lambda: app.state.instance.settings.max_upload_bytes, paths=("/v1/licences", "/v1/verify")
     )

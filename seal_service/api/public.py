@@ -1,31 +1,15 @@
-"""Public endpoints: health, the catalogue, and ``mask_name`` for public pages (the licence page is in
-licence_page.py)."""
+"""Public endpoints: the catalogue, and ``mask_name`` for public pages (the licence page is in licence_page.py,
+health and readiness in observability.py)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from fastapi import APIRouter
-from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import text
 
 from seal_service.api.deps import InstanceDep
-from seal_service.instance import Instance
 
 router = APIRouter(tags=["public"])
-
-
-def _probe(instance: Instance) -> None:
-    with instance.engine.connect() as conn:
-        conn.execute(text("SELECT 1"))
-    instance.timestamps  # noqa: B018 - loads the TSA key once: proves the key store unlocks
-
-
-@router.get("/healthz", summary="Liveness and readiness: database and keys reachable")
-async def healthz(instance: InstanceDep) -> dict[str, object]:
-    """``{"status": "ok"}`` when the database answers and the PKI keys unlock."""
-    await run_in_threadpool(_probe, instance)
-    return {"status": "ok", "database": "ok", "keys": "ok"}
 
 
 @router.get("/v1/catalogue", summary="The catalogue of transferred approval items (划转事项目录)")

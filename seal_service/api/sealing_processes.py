@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from seal_service.errors import SealServiceError
+from seal_service.ops import metrics
 from seal_service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,13 @@ def frame(payload: object) -> bytes:
     return _LENGTH.pack(len(data)) + data
 
 
+class Probe(ConnectionError):
+    """A connection closed before sending anything: a readiness probe (``GET /readyz``), answered by closing."""
+
+
 def _receive(connection: socket.socket) -> Any:
+    if not connection.recv(1, socket.MSG_PEEK):
+        raise Probe
     header = _read_exactly(connection, _LENGTH.size)
     return pickle.loads(_read_exactly(connection, _LENGTH.unpack(header)[0]))  # noqa: S301  # own server only
 
@@ -99,8 +106,13 @@ def _seal(instance: Any, message: tuple[Any, ...]) -> tuple[str, object]:
 
 def _sealing_process(listener: socket.socket, settings: Settings, parent: int) -> None:
     """A sealing process: accept a request when idle, seal it, answer, repeat."""
-    from seal_service.instance import Instance
+    import logging.config
 
+    from seal_service.instance import Instance
+    from seal_service.ops.logs import LOG_LEVEL_ENV, logging_config
+
+    # Spawned, so nothing of the server's logging is inherited: the same format (JSON in production) and level.
+    logging.config.dictConfig(logging_config(settings.env.value, os.environ.get(LOG_LEVEL_ENV, "warning")))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which stops its sealing processes
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="parent-watch").start()
     instance = Instance(settings)
@@ -112,6 +124,8 @@ def _sealing_process(listener: socket.socket, settings: Settings, parent: int) -
             try:
                 answer = _seal(instance, _receive(connection))
                 connection.sendall(frame(answer))
+            except Probe:
+                continue
             except (ConnectionError, OSError, pickle.UnpicklingError, EOFError) as exc:
                 log.warning("sealing request dropped: %r", exc)
 
@@ -145,6 +159,7 @@ class SealingProcesses:
         listener.listen(1024)
         self._listener = listener
         self._processes = [self._spawn() for _ in range(self.count)]
+        metrics.SEALING_PROCESSES.set(self.count)
         self._supervisor = threading.Thread(target=self._supervise, daemon=True, name="sealing-supervisor")
         self._supervisor.start()
         return self
@@ -165,6 +180,7 @@ class SealingProcesses:
                 if not process.is_alive():
                     log.warning("sealing process %s exited (code %s); starting another", process.pid, process.exitcode)
                     process.join()
+                    metrics.sealing_restarted(process.pid)
                     self._processes[index] = self._spawn()
                     time.sleep(0.5)  # a process that dies at start (bad settings) is not respawned in a tight loop
 

@@ -6,6 +6,7 @@ No API key: verification is public (citizens, departments). Every bad input is a
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, UploadFile
@@ -16,8 +17,10 @@ from pydantic import BaseModel, Field
 from seal_service.api.deps import InstanceDep
 from seal_service.errors import InvalidInput
 from seal_service.instance import Instance
+from seal_service.ops import metrics
 from seal_service.services.verification import (
     JOB_ABOVE,
+    JOB_PROGRESS_EVERY,
     MAX_BATCH_FILES,
     BatchFile,
     JobStore,
@@ -70,7 +73,9 @@ async def _verify_one(instance: Instance, data: bytes, name: str) -> dict[str, A
     verification = Verification.of(instance)
     loop = asyncio.get_running_loop()
     report = await loop.run_in_executor(verification_pool(), lambda: verification.verify(data, at=at, file=name))
-    return report.to_json()
+    answer = report.to_json()
+    metrics.count_verdicts([str(answer["verdict"])])
+    return answer
 
 
 @router.post(
@@ -124,13 +129,25 @@ async def _run_job(instance: Instance, job_id: str, files: list[BatchFile]) -> N
     at = now()
     try:
         loop = asyncio.get_running_loop()
-        results = await loop.run_in_executor(verification_pool(), lambda: verify_batch(instance, files, at=at))
+        results: list[dict[str, object]] = []
+        for start in range(0, len(files), JOB_PROGRESS_EVERY):
+            chunk = files[start : start + JOB_PROGRESS_EVERY]
+            results += await loop.run_in_executor(verification_pool(), partial(verify_batch, instance, chunk, at=at))
+            if len(results) < len(files):
+                await run_in_threadpool(store.progress, job_id, len(results), at=now())
+        metrics.count_verdicts(str(result["verdict"]) for result in results)
         await run_in_threadpool(store.finish, job_id, results, at=now())
     except Exception as exc:  # recorded for the client; the job never hangs in "running"
         await run_in_threadpool(store.fail, job_id, f"{type(exc).__name__}: {exc}", at=now())
 
 
 _jobs: set[asyncio.Task[None]] = set()
+
+
+def _start_job(instance: Instance, job_id: str, files: list[BatchFile]) -> None:
+    task = asyncio.create_task(_run_job(instance, job_id, files))
+    _jobs.add(task)
+    task.add_done_callback(_jobs.discard)
 
 
 @router.post(
@@ -155,11 +172,10 @@ async def verify_many(
         at = now()
         loop = asyncio.get_running_loop()
         results = await loop.run_in_executor(verification_pool(), lambda: verify_batch(instance, batch, at=at))
+        metrics.count_verdicts(str(result["verdict"]) for result in results)
         return JSONResponse({"status": "done", "files": len(batch), "summary": summary(results), "results": results})
-    job_id = await run_in_threadpool(JobStore(instance).create, len(batch), at=now())
-    task = asyncio.create_task(_run_job(instance, job_id, batch))
-    _jobs.add(task)
-    task.add_done_callback(_jobs.discard)
+    job_id = await run_in_threadpool(JobStore(instance).create, batch, at=now())
+    _start_job(instance, job_id, batch)
     location = f"/v1/verify/jobs/{job_id}"
     return JSONResponse(
         {"id": job_id, "status": "running", "files": len(batch), "location": location},
@@ -169,10 +185,15 @@ async def verify_many(
 
 
 @router.get("/v1/verify/jobs/{job_id}", summary="A batch verification job and, once done, its results")
-def verification_job(job_id: str, instance: InstanceDep) -> JSONResponse:
-    """``{"id", "status": "running|done|failed", "files", "summary", "results"}``; 404 for unknown or expired
-    (24 h) jobs."""
-    record = JobStore(instance).read(job_id)
+async def verification_job(job_id: str, instance: InstanceDep) -> JSONResponse:
+    """``{"id", "status": "running|done|failed", "files", "verified", "summary", "results"}``; 404 for unknown or
+    expired (24 h) jobs. Any node answers: jobs live in the database. A job whose node stopped (no progress for 10
+    minutes) is taken over by the node polled and verified again from its stored documents."""
+    store = JobStore(instance)
+    taken = await run_in_threadpool(store.take_over, job_id, at=now())
+    if taken is not None:
+        _start_job(instance, job_id, taken)
+    record = await run_in_threadpool(store.read, job_id, at=now())
     headers = {"Retry-After": "2"} if record.get("status") == "running" else {}
     return JSONResponse(record, headers=headers)
 

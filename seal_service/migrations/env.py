@@ -6,6 +6,7 @@ from alembic import context
 
 from seal_service.storage import (
     access_models,  # noqa: F401 - registers tables on Base.metadata
+    jobs_models,  # noqa: F401 - registers tables on Base.metadata
     keys_models,  # noqa: F401 - registers tables on Base.metadata
     lifecycle_models,  # noqa: F401 - registers tables on Base.metadata
 )

@@ -101,6 +101,9 @@ class RevocationPublisher:
             next_change=min(upcoming, default=None),
         )
         self.last_round = result
+        from seal_service.ops import metrics
+
+        metrics.published(at)
         return result
 
     def _wait_after(self, result: PublicationRound | None) -> float:

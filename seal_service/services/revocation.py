@@ -161,10 +161,11 @@ class RevocationService:
     def crl(self, issuer_role: str, *, at: datetime, fresh: bool = False) -> bytes:
         """The current DER CRL of ``root`` or ``seal-ca``; a new one (with the next number) when stale.
 
-        Served in order of preference: this process's cached CRL, the newest CRL any node (or ``seal-service crl
-        publish``) stored, a new one. A CRL is reused while it lists exactly what the registry says at ``at`` and
-        less than half its validity has passed, so every node serves the same CRL and numbers never go backwards
-        for a client that alternates between nodes. nextUpdate stops at the next scheduled revocation (a memorandum
+        Served in order of preference: the newest CRL any node (or ``seal-service crl publish``) stored (parsed
+        once per process and cached), else a new one. A CRL is reused while it lists exactly what the registry says
+        at ``at`` and less than half its validity has passed. The newest stored number is read on every call, so
+        that when two nodes published at once every node serves the newer one and numbers never go backwards for
+        a client that alternates between nodes. nextUpdate stops at the next scheduled revocation (a memorandum
         cut-over), so no CRL vouches for a certificate past its cut-over. ``fresh`` forces a new CRL.
         """
         if issuer_role not in ("root", "seal-ca"):
@@ -174,17 +175,18 @@ class RevocationService:
         entries, next_change = self._revoked_entries(issuer_role, at)
         fingerprint = _entries_digest(entries)
         with self._lock:
-            cached = self._crls.get(issuer_role)
-            if not fresh and cached is not None and cached.serves(at, fingerprint):
-                return cached.der
             if not fresh:
                 with self._instance.sessions() as session:
-                    latest = session.scalars(
-                        select(PublishedCrl)
+                    newest = session.scalar(
+                        select(PublishedCrl.number)
                         .where(PublishedCrl.issuer_role == issuer_role)
                         .order_by(PublishedCrl.number.desc())
                         .limit(1)
-                    ).first()
+                    )
+                    cached = self._crls.get(issuer_role)
+                    if cached is not None and cached.number == newest and cached.serves(at, fingerprint):
+                        return cached.der
+                    latest = session.get(PublishedCrl, (issuer_role, newest)) if newest is not None else None
                 if latest is not None:
                     stored = _CachedCrl.of(latest)
                     if stored.serves(at, fingerprint):

@@ -13,8 +13,9 @@ The service calls the verifier, never the other way round. What it adds:
 * the licence registry: this instance's own records, read from the database (no HTTP round trip), so an uploaded
   licence is also checked against its record (document hash, number) and its status (revoked, suspended,
   expired).
-* batch jobs: results of large batches kept as JSON files under ``{home}/verify-jobs/`` (shared by the uvicorn
-  workers of one node; see docs/verification.md for why files and not a table).
+* batch jobs: state, documents, progress and results of large batches in the database (``verification_jobs``,
+  ``verification_job_files``), so that any node behind a load balancer answers a poll and takes over a job whose
+  node stopped (:class:`JobStore`).
 """
 
 from __future__ import annotations
@@ -24,17 +25,20 @@ import json
 import logging
 import os
 import secrets
+import socket
 import threading
 import time
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+
+from sqlalchemy import delete, select, update
 
 from seal_service.errors import InvalidInput, NotFound
 from seal_service.instance import Instance, PkiRole
+from seal_service.storage.jobs_models import VerificationJob, VerificationJobFile
 from seal_service.storage.models import Licence
 from verifier import VerificationReport, Verifier
 from verifier.registry import LicenceRecord
@@ -227,59 +231,151 @@ def summary(results: list[dict[str, object]]) -> dict[str, int]:
     return counts
 
 
+#: A running job without progress for this long is reported failed: the node that ran it stopped.
+JOB_STALE_AFTER = timedelta(minutes=10)
+#: Files verified between two progress writes (the running job's heartbeat).
+JOB_PROGRESS_EVERY = 20
+
+
+def node_name() -> str:
+    """This node, as recorded on the jobs it runs: host name and process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 class JobStore:
-    """Batch jobs as JSON files under ``{home}/verify-jobs/``: any worker process of this node can answer a GET."""
+    """Batch jobs in the database (``verification_jobs``): any node behind the load balancer can answer a poll.
+
+    The node that accepts a job verifies it from memory, writing progress and finally the results; the documents
+    are also stored (``verification_job_files``) until the job ends. If that node stops, the job makes no
+    progress, and after :data:`JOB_STALE_AFTER` the first node polled for it takes it over (:meth:`take_over`)
+    and verifies it again from the stored documents.
+    """
 
     def __init__(self, instance: Instance) -> None:
-        self.directory = Path(instance.settings.resolved_home) / "verify-jobs"
+        self.instance = instance
 
-    def _path(self, job_id: str) -> Path:
+    @staticmethod
+    def _check_id(job_id: str) -> None:
         if not job_id.startswith("J") or not job_id[1:].isalnum() or len(job_id) > 40:
             raise NotFound(f"unknown verification job {job_id!r}")
-        return self.directory / f"{job_id}.json"
 
-    def create(self, count: int, *, at: datetime) -> str:
-        """A new job id (unguessable), recorded as running; old jobs are swept."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self._sweep(at)
+    def create(self, files: Sequence[BatchFile], *, at: datetime) -> str:
+        """A new job id (unguessable), recorded as running with its documents; jobs older than
+        :data:`JOB_RETENTION` are swept."""
         job_id = "J" + secrets.token_hex(12).upper()
-        self._write(job_id, {"id": job_id, "status": "running", "files": count, "created_at": at.isoformat()})
+        with self.instance.writer.begin() as session:
+            old = select(VerificationJob.id).where(VerificationJob.created_at < at - JOB_RETENTION)
+            session.execute(delete(VerificationJobFile).where(VerificationJobFile.job_id.in_(old)))
+            session.execute(delete(VerificationJob).where(VerificationJob.created_at < at - JOB_RETENTION))
+            session.add(
+                VerificationJob(
+                    id=job_id,
+                    status="running",
+                    files=len(files),
+                    verified=0,
+                    node=node_name(),
+                    created_at=at,
+                    updated_at=at,
+                )
+            )
+            session.flush()
+            session.add_all(
+                VerificationJobFile(job_id=job_id, position=n, name=f.name[:1000], data=f.data)
+                for n, f in enumerate(files)
+            )
         return job_id
+
+    def take_over(self, job_id: str, *, at: datetime) -> list[BatchFile] | None:
+        """The documents of ``job_id`` if its node stopped (running, no progress for :data:`JOB_STALE_AFTER`) and
+        this node now holds the job; None otherwise (also when another node took it over first)."""
+        self._check_id(job_id)
+        with self.instance.sessions() as session:
+            job = session.get(VerificationJob, job_id)
+        if job is None or job.status != "running" or job.updated_at >= at - JOB_STALE_AFTER:
+            return None
+        with self.instance.writer.begin() as session:
+            taken = session.execute(
+                update(VerificationJob)
+                .where(
+                    VerificationJob.id == job_id,
+                    VerificationJob.status == "running",
+                    VerificationJob.updated_at == job.updated_at,  # nobody took it over or progressed meanwhile
+                )
+                .values(node=node_name(), updated_at=at, verified=0)
+            ).rowcount
+            if taken != 1:
+                return None
+            rows = session.scalars(
+                select(VerificationJobFile)
+                .where(VerificationJobFile.job_id == job_id)
+                .order_by(VerificationJobFile.position)
+            ).all()
+            files = [BatchFile(row.name, row.data) for row in rows]
+        if len(files) != job.files:
+            self.fail(job_id, "the batch's documents are no longer stored; submit the batch again", at=at)
+            return None
+        return files
+
+    def progress(self, job_id: str, verified: int, *, at: datetime) -> None:
+        """Record that ``verified`` documents are done (also the heartbeat that keeps the job from going stale)."""
+        with self.instance.writer.begin() as session:
+            session.execute(
+                update(VerificationJob)
+                .where(VerificationJob.id == job_id, VerificationJob.status == "running")
+                .values(verified=verified, updated_at=at)
+            )
 
     def finish(self, job_id: str, results: list[dict[str, object]], *, at: datetime) -> None:
         """Record the results."""
-        record = self.read(job_id)
-        record.update(status="done", finished_at=at.isoformat(), summary=summary(results), results=results)
-        self._write(job_id, record)
+        with self.instance.writer.begin() as session:
+            session.execute(
+                update(VerificationJob)
+                .where(VerificationJob.id == job_id)
+                .values(
+                    status="done",
+                    verified=len(results),
+                    updated_at=at,
+                    finished_at=at,
+                    summary=summary(results),
+                    results=json.dumps(results, ensure_ascii=False),
+                )
+            )
+            session.execute(delete(VerificationJobFile).where(VerificationJobFile.job_id == job_id))
 
     def fail(self, job_id: str, message: str, *, at: datetime) -> None:
         """Record that the job could not finish."""
-        record = self.read(job_id)
-        record.update(status="failed", finished_at=at.isoformat(), error=message)
-        self._write(job_id, record)
+        with self.instance.writer.begin() as session:
+            session.execute(
+                update(VerificationJob)
+                .where(VerificationJob.id == job_id)
+                .values(status="failed", updated_at=at, finished_at=at, error=message)
+            )
+            session.execute(delete(VerificationJobFile).where(VerificationJobFile.job_id == job_id))
 
-    def read(self, job_id: str) -> dict[str, object]:
-        """The job's record (:class:`NotFound` for an unknown or expired id)."""
-        try:
-            data: dict[str, object] = json.loads(self._path(job_id).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            raise NotFound(f"unknown verification job {job_id!r}") from None
-        return data
-
-    def _write(self, job_id: str, record: dict[str, object]) -> None:
-        path = self._path(job_id)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
-        temporary.replace(path)  # atomic: a reader sees the old or the new record, never half of one
-
-    def _sweep(self, at: datetime) -> None:
-        cutoff = (at - JOB_RETENTION).timestamp()
-        for path in self.directory.glob("J*.json"):
-            try:
-                if path.stat().st_mtime < cutoff:
-                    path.unlink()
-            except OSError:
-                continue
+    def read(self, job_id: str, *, at: datetime | None = None) -> dict[str, object]:
+        """The job's record as the API answers it (:class:`NotFound` for an unknown or expired id)."""
+        self._check_id(job_id)
+        at = at or now()
+        with self.instance.sessions() as session:
+            job = session.get(VerificationJob, job_id)
+        if job is None or job.created_at < at - JOB_RETENTION:
+            raise NotFound(f"unknown verification job {job_id!r}")
+        record: dict[str, object] = {
+            "id": job.id,
+            "status": job.status,
+            "files": job.files,
+            "verified": job.verified,
+            "created_at": job.created_at.isoformat(),
+        }
+        if job.status == "running" and job.updated_at < at - JOB_STALE_AFTER:
+            record.update(status="failed", error="the node verifying this batch stopped; submit the batch again")
+        if job.finished_at is not None:
+            record["finished_at"] = job.finished_at.isoformat()
+        if job.status == "done":
+            record.update(summary=job.summary, results=json.loads(job.results or "[]"))
+        elif job.error is not None:
+            record["error"] = job.error
+        return record
 
 
 def now() -> datetime:

@@ -14,8 +14,17 @@ import httpx
 class ServedInstance:
     """``seal-service serve`` running in a subprocess with the settings of a test instance."""
 
-    def __init__(self, settings, port: int, *, workers: int = 2, extra_env: dict[str, str] | None = None) -> None:  # type: ignore[no-untyped-def]
-        """Start the server and wait for /healthz; ``extra_env`` adds environment settings (``SEAL_*``)."""
+    def __init__(  # type: ignore[no-untyped-def]
+        self,
+        settings,
+        port: int,
+        *,
+        workers: int = 2,
+        extra_env: dict[str, str] | None = None,
+        log_level: str = "warning",
+    ) -> None:
+        """Start the server and wait for /healthz; ``extra_env`` adds environment settings (``SEAL_*``); the
+        server's output (stdout and stderr) goes to :attr:`log_path`."""
         self.url = f"http://127.0.0.1:{port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("SEAL_")}
         env.update(
@@ -39,7 +48,7 @@ class ServedInstance:
                 "--workers",
                 str(workers),
                 "--log-level",
-                "warning",
+                log_level,
             ],
             env=env,
             stdout=self._log.open("wb"),
@@ -56,6 +65,11 @@ class ServedInstance:
                 time.sleep(0.2)
         self.stop()
         raise RuntimeError("server did not start")
+
+    @property
+    def log_path(self) -> Path:
+        """The file holding everything the server wrote (stdout and stderr)."""
+        return self._log
 
     @property
     def pid(self) -> int:
