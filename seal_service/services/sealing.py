@@ -28,6 +28,7 @@ from seal_service.catalogue import CatalogueItem
 from seal_service.errors import InvalidInput, NotAuthorised, NotFound, SealNotUsable, SealServiceError
 from seal_service.identifiers import licence_identifier
 from seal_service.instance import Instance
+from seal_service.public.numbering import ensure_number_free, licence_number_guard, reserve_licence_number
 from seal_service.services.audit import checkpoint_if_due, record
 from seal_service.services.lifecycle import LifecycleState
 from seal_service.signing.documents import inspect_pdf
@@ -216,6 +217,8 @@ def seal_licence(
         authority = seal.authority
         cert = _usable_certificate(instance, seal, at, lifecycle)
         _check_authorised(item, authority, at)
+        if request.number is not None:
+            ensure_number_free(session, request.number)
         material = load_material(instance, seal, cert)
         authority_id, credit_code, jurisdiction = authority.id, authority.credit_code, authority.jurisdiction_code
         seal_name = seal.name
@@ -227,7 +230,8 @@ def seal_licence(
     serial = f"{local.year}{serial_value:07d}"
     identifier = licence_identifier(item.licence_type_code, credit_code, serial, 1)
     licence_id = new_licence_id()
-    number = request.number or f"{jurisdiction}-{serial}"
+    # Numbers are drawn per jurisdiction (seal_service.public.numbering): unique across the instance.
+    number = request.number or reserve_licence_number(instance, jurisdiction, local.year)
     verify_url = f"{instance.settings.public_url}/v/{licence_id}"
     # (4) the signature.
     sealed = instance.sealer.seal_pdf(
@@ -239,7 +243,7 @@ def seal_licence(
     )
     digest = hashlib.sha256(sealed).hexdigest()
     # (5) record, document and audit entry in one transaction.
-    with instance.writer.begin() as session:
+    with licence_number_guard(number), instance.writer.begin() as session:
         session.add(
             Licence(
                 id=licence_id,
