@@ -294,12 +294,19 @@ def _prefix_pattern(prefix: str) -> str:
     return escaped + "%"
 
 
-def _organisation_name_prefix(prefix: str):  # type: ignore[no-untyped-def]
-    return and_(Licence.holder_code_type == ORGANISATION, Licence.holder_name.like(_prefix_pattern(prefix), "\\"))
+def _organisation_name_prefix(prefix: str, dialect: str):  # type: ignore[no-untyped-def]
+    like = Licence.holder_name.like(_prefix_pattern(prefix), "\\")
+    if dialect == "sqlite":
+        # SQLite's LIKE ignores case and so never uses an index; a range on the binary (code point) order does.
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        like = and_(Licence.holder_name >= prefix, Licence.holder_name < upper, like)
+    # PostgreSQL serves LIKE 'prefix%' from the text_pattern_ops index whatever the database's collation.
+    return and_(Licence.holder_code_type == ORGANISATION, like)
 
 
-def statement(query: RegisterQuery, *, authority_id: int | None = None) -> Select:  # type: ignore[type-arg]
-    """The SELECT the register runs for ``query`` (``authority_id``: the id of ``query.authority``)."""
+def statement(query: RegisterQuery, *, authority_id: int | None = None, dialect: str = "postgresql") -> Select:  # type: ignore[type-arg]
+    """The SELECT the register runs for ``query`` (``authority_id``: the id of ``query.authority``; ``dialect``: the
+    database's, ``postgresql`` or ``sqlite``)."""
     stmt = select(*_COLUMNS).join(Authority, Authority.id == Licence.authority_id)
     conditions = []
     if query.q is not None:
@@ -308,14 +315,14 @@ def statement(query: RegisterQuery, *, authority_id: int | None = None) -> Selec
         if is_valid_credit_code(q):
             options.append(and_(Licence.holder_code == q, Licence.holder_code_type == ORGANISATION))
         else:
-            options.append(_organisation_name_prefix(q))
+            options.append(_organisation_name_prefix(q, dialect))
         conditions.append(or_(*options))
     if query.number is not None:
         conditions.append(Licence.number == query.number)
     if query.credit_code is not None:
         conditions.append(and_(Licence.holder_code == query.credit_code, Licence.holder_code_type == ORGANISATION))
     if query.holder_name is not None:
-        conditions.append(_organisation_name_prefix(query.holder_name))
+        conditions.append(_organisation_name_prefix(query.holder_name, dialect))
     if query.item is not None:
         conditions.append(Licence.item_code == query.item)
     if query.authority is not None:
@@ -367,6 +374,10 @@ def _limit_time(session: Session, timeout_ms: int) -> None:
         session.execute(text(f"SET LOCAL statement_timeout = {int(timeout_ms)}"))
 
 
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
 def _authority_id(session: Session, code: str | None) -> int | None:
     if code is None:
         return None
@@ -389,7 +400,7 @@ def search(instance: Instance, query: RegisterQuery, *, timeout_ms: int = 2000) 
     try:
         with instance.sessions() as session, session.begin():
             _limit_time(session, timeout_ms)
-            stmt = statement(query, authority_id=_authority_id(session, query.authority))
+            stmt = statement(query, authority_id=_authority_id(session, query.authority), dialect=_dialect(session))
             rows = session.execute(stmt.limit(query.limit + 1)).all()
     except OperationalError as exc:
         timeout = _timeout(exc)
@@ -420,7 +431,8 @@ def export_rows(
     try:
         with instance.sessions() as session, session.begin():
             _limit_time(session, timeout_ms)
-            stmt = statement(query, authority_id=_authority_id(session, query.authority)).limit(max_rows)
+            authority_id = _authority_id(session, query.authority)
+            stmt = statement(query, authority_id=authority_id, dialect=_dialect(session)).limit(max_rows)
             result = session.execute(stmt.execution_options(yield_per=batch))
             for row in result:
                 yield _record(row, names)
