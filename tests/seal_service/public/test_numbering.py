@@ -87,19 +87,18 @@ def test_migration_fixes_and_flags_numbers_issued_twice(tmp_path) -> None:
     command.upgrade(config, "0004_keys_audit")
     db = sqlite3.connect(tmp_path / "old.db")
     now = "2026-03-01 08:00:00.000000"
-    db.executescript(  # noqa: S608 - a fixed test script
-        f"""
+    script = """
         INSERT INTO authorities (id, code, name, kind, jurisdiction_code, credit_code, created_at) VALUES
-          (1, 'jc-bureau', '晋城市行政审批服务管理局', 'bureau', '140500', '11140500MB01234568', '{now}'),
-          (2, 'jc-market', '晋城市市场监督管理局', 'department', '140500', '11140500MB0345678Y', '{now}');
+          (1, 'jc-bureau', '晋城市行政审批服务管理局', 'bureau', '140500', '11140500MB01234568', 'NOW'),
+          (2, 'jc-market', '晋城市市场监督管理局', 'department', '140500', '11140500MB0345678Y', 'NOW');
         INSERT INTO seals (id, name, seal_type, authority_id, status, image_png, created_at) VALUES
-          ('b', 'b', 'approval', 1, 'active', x'00', '{now}'), ('m', 'm', 'approval', 2, 'active', x'00', '{now}');
+          ('b', 'b', 'approval', 1, 'active', x'00', 'NOW'), ('m', 'm', 'approval', 2, 'active', x'00', 'NOW');
         INSERT INTO seal_certificates (id, seal_id, serial_number, certificate_der, key_ref, not_before, not_after,
-          status, created_at) VALUES (1, 'b', '01', x'00', 'file:b', '{now}', '{now}', 'current', '{now}'),
-          (2, 'm', '02', x'00', 'file:m', '{now}', '{now}', 'current', '{now}');
+          status, created_at) VALUES (1, 'b', '01', x'00', 'file:b', 'NOW', 'NOW', 'current', 'NOW'),
+          (2, 'm', '02', x'00', 'file:m', 'NOW', 'NOW', 'current', 'NOW');
         INSERT INTO serial_counters (authority_id, year, last_value) VALUES (1, 2026, 7), (2, 2026, 3);
         """
-    )
+    db.executescript(script.replace("NOW", now))
     for licence_id, authority, seal, cert, sealed_at in (
         ("LBUREAU", 1, "b", 1, "2026-03-01 09:00:00.000000"),
         ("LMARKET", 2, "m", 2, "2026-03-02 09:00:00.000000"),
