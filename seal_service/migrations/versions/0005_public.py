@@ -45,9 +45,7 @@ def _fix_duplicate_numbers(bind: sa.engine.Connection) -> None:
     now = datetime.now(UTC)
     for number in list(duplicated):
         rows = bind.execute(
-            sa.select(licences.c.id)
-            .where(licences.c.number == number)
-            .order_by(licences.c.sealed_at, licences.c.id)
+            sa.select(licences.c.id).where(licences.c.number == number).order_by(licences.c.sealed_at, licences.c.id)
         ).scalars()
         kept, *later = list(rows)
         suffix = 2
@@ -86,7 +84,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "licence_number_changes",
-        sa.Column("licence_id", sa.String(40), sa.ForeignKey("licences.id", name="fk_licence_number_changes_licence_id_licences"), nullable=False),
+        sa.Column(
+            "licence_id",
+            sa.String(40),
+            sa.ForeignKey("licences.id", name="fk_licence_number_changes_licence_id_licences"),
+            nullable=False,
+        ),
         sa.Column("printed_number", sa.String(100), nullable=False),
         sa.Column("number", sa.String(100), nullable=False),
         sa.Column("kept_by", sa.String(40), nullable=False),
