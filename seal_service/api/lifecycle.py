@@ -182,7 +182,7 @@ _STYLE = """body{font-family:system-ui,"Noto Sans CJK SC","WenQuanYi Zen Hei",sa
 margin:1rem auto;padding:0 1rem;line-height:1.5}table{border-collapse:collapse;width:100%;margin:.5rem 0 1.5rem}
 th,td{border:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-align:top}th{background:#f4f4f4}
 .retired{color:#b00020}.active{color:#0a7a2f}small{color:#555}
-@media (max-width:40rem){table,tbody,tr,td{display:block;width:100%}tr:first-child{display:none}
+@media (max-width:40rem){table,tbody,tr,td{display:block;width:100%;box-sizing:border-box}tr:first-child{display:none}
 tr{border:1px solid #ccc;border-radius:.4rem;margin:0 0 .6rem;padding:.2rem 0}td{border:0;padding:.15rem .6rem;
 overflow-wrap:anywhere}td::before{content:attr(data-label);display:block;color:#555;font-size:.8rem}}"""
 
