@@ -26,11 +26,13 @@ import csv
 import io
 import json
 import re
+import threading
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Select, and_, or_, select, text
+from sqlalchemy import Engine, Select, and_, create_engine, or_, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -385,7 +387,37 @@ def _authority_id(session: Session, code: str | None) -> int | None:
 
 
 def _item_names(instance: Instance) -> dict[str, str]:
-    return {code: item.name for code, item in instance.lifecycle.state().catalogue.items.items()}
+    # Item names come from the policy file; memoranda move who seals an item, never its name (no query needed).
+    return {code: item.name for code, item in instance.catalogue.items.items()}
+
+
+_READ_ENGINES: weakref.WeakKeyDictionary[Instance, tuple[int, Engine]] = weakref.WeakKeyDictionary()
+_READ_ENGINES_LOCK = threading.Lock()
+
+
+def read_engine(instance: Instance, timeout_ms: int) -> Engine | None:
+    """PostgreSQL only: an engine for register searches whose connections run every statement under
+    ``statement_timeout`` and in autocommit, so a search is one round trip (no ping, BEGIN, SET or COMMIT).
+
+    A search is a single SELECT, consistent on its own; the export, which reads through a server-side cursor,
+    keeps a transaction and sets the timeout with ``SET LOCAL``. None on SQLite (no statement timeout there).
+    """
+    if instance.engine.dialect.name != "postgresql":
+        return None
+    with _READ_ENGINES_LOCK:
+        cached = _READ_ENGINES.get(instance)
+        if cached is not None and cached[0] == timeout_ms:
+            return cached[1]
+        engine = create_engine(
+            instance.engine.url,
+            isolation_level="AUTOCOMMIT",
+            pool_recycle=300,
+            connect_args={"options": f"-c statement_timeout={int(timeout_ms)}"},
+        )
+        if cached is not None:
+            cached[1].dispose()
+        _READ_ENGINES[instance] = (timeout_ms, engine)
+        return engine
 
 
 def _timeout(exc: OperationalError) -> QueryTimeout | None:
@@ -397,9 +429,9 @@ def _timeout(exc: OperationalError) -> QueryTimeout | None:
 def search(instance: Instance, query: RegisterQuery, *, timeout_ms: int = 2000) -> RegisterPage:
     """One page of the register for ``query``, newest sealed first."""
     names = _item_names(instance)
+    engine = read_engine(instance, timeout_ms)
     try:
-        with instance.sessions() as session, session.begin():
-            _limit_time(session, timeout_ms)
+        with instance.sessions() if engine is None else Session(engine) as session:
             stmt = statement(query, authority_id=_authority_id(session, query.authority), dialect=_dialect(session))
             rows = session.execute(stmt.limit(query.limit + 1)).all()
     except OperationalError as exc:

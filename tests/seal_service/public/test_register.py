@@ -179,7 +179,13 @@ def test_queries_run_under_a_statement_timeout_on_postgresql(db_instance) -> Non
         return
     from seal_service.errors import QueryTimeout
 
-    with db_instance.sessions() as session, session.begin():
+    engine = register.read_engine(db_instance, 1234)
+    assert engine is not None
+    with engine.connect() as connection:  # what searches run on
+        assert connection.execute(text("SHOW statement_timeout")).scalar() == "1234ms"
+    with pytest.raises(QueryTimeout):
+        register.search(db_instance, register.RegisterQuery(q="x" * 100), timeout_ms=1)
+    with db_instance.sessions() as session, session.begin():  # what the export runs in
         register._limit_time(session, 1234)
         assert session.execute(text("SHOW statement_timeout")).scalar() == "1234ms"
     with pytest.raises(QueryTimeout), db_instance.sessions() as session, session.begin():
