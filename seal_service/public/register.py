@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Engine, Select, and_, create_engine, or_, select, text
+from sqlalchemy import Connection, Engine, Select, and_, create_engine, or_, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -380,7 +380,7 @@ def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
-def _authority_id(session: Session, code: str | None) -> int | None:
+def _authority_id(session: Session | Connection, code: str | None) -> int | None:
     if code is None:
         return None
     return session.scalar(select(Authority.id).where(Authority.code == code))
@@ -431,8 +431,9 @@ def search(instance: Instance, query: RegisterQuery, *, timeout_ms: int = 2000) 
     names = _item_names(instance)
     engine = read_engine(instance, timeout_ms)
     try:
-        with instance.sessions() if engine is None else Session(engine) as session:
-            stmt = statement(query, authority_id=_authority_id(session, query.authority), dialect=_dialect(session))
+        with instance.sessions() if engine is None else engine.connect() as session:
+            dialect = session.get_bind().dialect.name if isinstance(session, Session) else session.dialect.name
+            stmt = statement(query, authority_id=_authority_id(session, query.authority), dialect=dialect)
             rows = session.execute(stmt.limit(query.limit + 1)).all()
     except OperationalError as exc:
         timeout = _timeout(exc)
