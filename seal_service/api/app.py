@@ -42,7 +42,9 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
     app.state.instance = instance or Instance(settings)
     problems.install(app)
     app.add_middleware(
-        UploadLimit, max_body=lambda: app.state.instance.settings.max_upload_bytes, paths=("/v1/licences", "/v1/verify")
+        UploadLimit,
+        max_body=lambda: app.state.instance.settings.max_upload_bytes,
+        paths=("/v1/licences", "/v1/verify", "/check"),
     )
     app.include_router(public.router)
     app.include_router(protocols.router)
