@@ -55,7 +55,7 @@ SELECT 'LB' || lpad(g::text, 18, '0'),
   TIMESTAMPTZ '2021-01-01 00:00:00+00' + g * INTERVAL '150 seconds',
   md5(g::text),
   (ARRAY['valid','valid','valid','suspended','revoked'])[1 + g % 5]
-FROM generate_series(:start, :stop) g
+FROM generate_series(CAST(:start AS integer), CAST(:stop AS integer)) g
 JOIN (SELECT au.id, s.id AS seal_id, c.id AS certificate_id, row_number() OVER (ORDER BY au.id) - 1 AS k
       FROM authorities au JOIN seals s ON s.authority_id = au.id JOIN seal_certificates c ON c.seal_id = s.id
       WHERE au.jurisdiction_code = '140500') a ON a.k = g % 3

@@ -412,6 +412,7 @@ def read_engine(instance: Instance, timeout_ms: int) -> Engine | None:
             instance.engine.url,
             isolation_level="AUTOCOMMIT",
             pool_recycle=300,
+            pool_reset_on_return=None,  # autocommit: no transaction is ever left open to roll back
             connect_args={"options": f"-c statement_timeout={int(timeout_ms)}"},
         )
         if cached is not None:
