@@ -53,8 +53,9 @@ def _seal(instance, pdf: bytes, **fields) -> SealedLicence:  # type: ignore[no-u
     return seal_licence(instance, pdf, request, actor="test", at=datetime.now(UTC))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def sealed(db_instance, licence_pdf) -> Sealed:  # type: ignore[no-untyped-def]
+    """Sealed once per database backend and shared by the modules here (tests change only what they own)."""
     token = secrets.token_hex(3).upper()
     prefix = f"晋城公示{token}"
     orgs = (
