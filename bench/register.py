@@ -1,7 +1,8 @@
 """The public register at scale: 1,000,000 licence rows in PostgreSQL (generated, not sealed).
 
 Run: ``.venv/bin/python bench/register.py`` (``--rows 1000000``, ``--samples 500``, ``--export-rows 100000``,
-``--database-url postgresql://postgres@127.0.0.1:5432/test``, ``--keep`` to keep the database).
+``--database-url postgresql://postgres@127.0.0.1:5432/test``, ``--keep`` to keep the database, ``--reuse NAME:HOME``
+to time again on a kept one without generating).
 
 Creates a fresh database next to the one named, initialises an instance in it (schema, PKI, demo seals), generates
 the rows inside PostgreSQL (``generate_series``: organisations with credit codes, one in ten a natural person, four
@@ -80,7 +81,10 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--export-rows", type=int, default=100_000)
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/test")
-    parser.add_argument("--keep", action="store_true", help="keep the generated database")
+    parser.add_argument("--keep", action="store_true", help="keep the generated database (and its instance home)")
+    parser.add_argument(
+        "--reuse", metavar="NAME:HOME", help="time again on a database kept by --keep (printed as NAME:HOME)"
+    )
     args = parser.parse_args()
 
     import psycopg
@@ -91,25 +95,32 @@ def main() -> int:
     from seal_service.services.bootstrap import initialise
     from seal_service.settings import Settings
 
-    name = f"seal_bench_register_{secrets.token_hex(3)}"
     base = args.database_url.rsplit("/", 1)[0]
-    with psycopg.connect(args.database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    if args.reuse:
+        name, home_text = args.reuse.split(":", 1)
+        home = Path(home_text)
+    else:
+        name = f"seal_bench_register_{secrets.token_hex(3)}"
+        home = Path(tempfile.mkdtemp(prefix="bench-register-"))
+        with psycopg.connect(args.database_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
     url = f"{base}/{name}"
-    home = Path(tempfile.mkdtemp(prefix="bench-register-"))
     try:
         settings = Settings(home=home, database_url=url, key_passphrase="bench-passphrase-not-secret")  # noqa: S106
         instance = Instance(settings)
-        initialise(instance, at=datetime.now(UTC))
-        started = time.perf_counter()
-        batch = 100_000
-        for start in range(1, args.rows + 1, batch):
-            stop = min(args.rows, start + batch - 1)
-            with instance.writer.begin() as session:
-                session.execute(text(GENERATE), {"start": start, "stop": stop})
-        with instance.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM ANALYZE licences"))
-        print(f"generated {args.rows:,} licence rows in {time.perf_counter() - started:.1f} s ({name})")
+        if not args.reuse:
+            initialise(instance, at=datetime.now(UTC))
+            started = time.perf_counter()
+            batch = 100_000
+            for start in range(1, args.rows + 1, batch):
+                stop = min(args.rows, start + batch - 1)
+                with instance.writer.begin() as session:
+                    session.execute(text(GENERATE), {"start": start, "stop": stop})
+            with instance.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("VACUUM ANALYZE licences"))
+            print(f"generated {args.rows:,} licence rows in {time.perf_counter() - started:.1f} s ({name}:{home})")
+        with open("/proc/loadavg") as loadavg:
+            print(f"load average before timing: {loadavg.read().split()[0]} (2 cores)")
 
         rng = random.Random(14)
         orgs = [g for g in (rng.randrange(1, args.rows + 1) for _ in range(args.samples * 3)) if g % 10][: args.samples]
@@ -166,7 +177,7 @@ def main() -> int:
         )
         instance.engine.dispose()
     finally:
-        if not args.keep:
+        if not args.keep and not args.reuse:
             with psycopg.connect(args.database_url, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     return 0

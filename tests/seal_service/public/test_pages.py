@@ -142,3 +142,30 @@ def test_no_public_output_contains_a_persons_id_number_or_full_name(public_api, 
             body = body.replace(f'value="{echoes[name]}"', "").replace(f"q={echoes[name]}", "")
         for secret in secrets_:
             assert secret not in body, f"{name} shows {secret!r}"
+
+
+def test_catalogue_history_names_the_memorandum_of_each_move(db_instance) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+    from datetime import date
+
+    from seal_service.catalogue import SealingPeriod
+    from seal_service.public.pages import catalogue_history
+
+    base = db_instance.catalogue
+    item = base.items["JC-004"]
+    moved = replace(
+        item,
+        sealed_by=(
+            SealingPeriod("jc-market", date(2015, 10, 1), date(2027, 1, 1)),
+            SealingPeriod("jc-bureau", date(2027, 1, 1), None, memorandum=3),
+        ),
+    )
+    catalogue = replace(base, items={**base.items, "JC-004": moved})
+    lines = catalogue_history(catalogue, {3: "晋审管备〔2026〕3号"})
+    assert lines[0] == (
+        "2027-01-01",
+        "JC-004 特种设备使用登记",
+        "晋城市市场监督管理局 → 晋城市行政审批服务管理局",
+        "备忘录 3（晋审管备〔2026〕3号）",
+    )
+    assert [line[0] for line in lines] == sorted((line[0] for line in lines), reverse=True)  # newest first
