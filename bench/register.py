@@ -157,6 +157,18 @@ def main() -> int:
             verdict = "" if label not in targets else ("  ok" if p99 < targets[label] else "  MISSED")
             print(f"{label:<20} {p50:>8.2f} {p99:>8.2f} {target:>11} {statistics.mean(found):>10.1f}{verdict}")
 
+        # The database's own share: PostgreSQL's execution time of one query of each kind (EXPLAIN ANALYZE).
+        print(f"\n{'query':<20} {'server ms':>9}  plan")
+        with instance.engine.connect() as conn:
+            for label, queries in cases.items():
+                compiled = register.statement(queries[0], dialect="postgresql").limit(21).compile(dialect=conn.dialect)
+                plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + str(compiled), compiled.params)
+                top = plan.scalar()[0]
+                node = top["Plan"]
+                while node.get("Plans") and node["Node Type"] in ("Limit", "Sort", "Nested Loop", "Hash Join"):
+                    node = node["Plans"][0]
+                print(f"{label:<20} {top['Execution Time']:>9.3f}  {node['Node Type']} {node.get('Index Name', '')}")
+
         rows = 0
         size = 0
         rss_early = 0.0
