@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import random
 import secrets
+import shutil
 import statistics
 import sys
 import tempfile
@@ -192,6 +193,7 @@ def main() -> int:
         if not args.keep and not args.reuse:
             with psycopg.connect(args.database_url, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            shutil.rmtree(home, ignore_errors=True)
     return 0
 
 
