@@ -42,6 +42,7 @@ STATUS_WORDS = {
     "valid": ("ok", "证照有效", "Licence valid"),
     "suspended": ("warn", "证照已暂停", "Licence suspended"),
     "revoked": ("bad", "证照已撤销", "Licence revoked"),
+    "cancelled": ("bad", "证照已注销", "Licence cancelled"),
     "expired": ("bad", "证照已过期", "Licence expired"),
 }
 

@@ -326,13 +326,17 @@ class LicenceAction(StrEnum):
     REVOKE = "revoke"
     SUSPEND = "suspend"
     REINSTATE = "reinstate"
+    CANCEL = "cancel"
+    """注销 (publicity status 注销): the licence ends without being revoked (given up, holder closed)."""
 
 
 _TRANSITIONS = {
     LicenceAction.REVOKE: ({LicenceStatus.VALID, LicenceStatus.SUSPENDED}, LicenceStatus.REVOKED),
     LicenceAction.SUSPEND: ({LicenceStatus.VALID}, LicenceStatus.SUSPENDED),
     LicenceAction.REINSTATE: ({LicenceStatus.SUSPENDED}, LicenceStatus.VALID),
+    LicenceAction.CANCEL: ({LicenceStatus.VALID, LicenceStatus.SUSPENDED}, LicenceStatus.CANCELLED),
 }
+_DONE = {LicenceAction.CANCEL: "cancelled"}
 
 
 def change_licence_status(
@@ -358,7 +362,8 @@ def change_licence_status(
             # Same answer as an unknown id: one authority's system cannot probe another's licences.
             raise NotFound(f"unknown licence {licence_id!r}")
         if LicenceStatus(licence.status) not in allowed_from:
-            raise InvalidDocumentState(f"a {licence.status} licence cannot be {action.value}d")
+            done = _DONE.get(action, f"{action.value}d")
+            raise InvalidDocumentState(f"a {licence.status} licence cannot be {done}")
         licence.status = target.value
         licence.status_reason = reason
         licence.status_changed_at = at

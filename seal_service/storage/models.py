@@ -84,6 +84,8 @@ class LicenceStatus(StrEnum):
     VALID = "valid"
     SUSPENDED = "suspended"
     REVOKED = "revoked"
+    CANCELLED = "cancelled"
+    """注销: ended by the authority (the holder gave it up, closed down, or it lapsed); not in force, never again."""
 
 
 class Authority(Base):
