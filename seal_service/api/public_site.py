@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from seal_service.api.deps import CallerDep, InstanceDep
 from seal_service.errors import InvalidInput, NotAuthorised, RateLimited, SealServiceError
+from seal_service.instance import Instance
 from seal_service.public import complaints as complaint_service
 from seal_service.public import pages
 from seal_service.public import register as register_service
@@ -233,7 +234,7 @@ async def _read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def _file(instance: Any, fields: dict[str, Any]) -> complaint_service.FiledComplaint:
+def _file(instance: Instance, fields: dict[str, Any]) -> complaint_service.FiledComplaint:
     for name in ("category", "text", "licence", "contact"):
         if fields.get(name) is not None and not isinstance(fields[name], str):
             raise InvalidInput(f"{name} must be a string", field=name)
