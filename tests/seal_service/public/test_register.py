@@ -143,7 +143,7 @@ def test_csv_cells_cannot_run_as_spreadsheet_formulas(sealed, db_instance) -> No
     assert row[0] == '\'=HYPERLINK("http://x")' and row[3] == "'+1" and row[4] == "'@SUM(1)"
 
 
-def test_register_page_lists_and_links_without_javascript(public_api, sealed) -> None:  # type: ignore[no-untyped-def]
+def test_register_page_lists_and_links_without_javascript(public_api, sealed, db_instance) -> None:  # type: ignore[no-untyped-def]
     page = public_api.get("/register", params={"q": sealed.orgs[0].number})
     assert page.status_code == 200 and "<script" not in page.text
     assert f'href="/v/{sealed.orgs[0].licence_id}"' in page.text and "行政相对人名称" in page.text
@@ -152,6 +152,46 @@ def test_register_page_lists_and_links_without_javascript(public_api, sealed) ->
     assert '<html lang="en">' in english.text
     paged = public_api.get("/register", params={"q": sealed.prefix})
     assert paged.text.count('class="record"') == 3
+    # More than a page: a "next page" link that keeps the search and leads to the older records.
+    _copies(db_instance, sealed.orgs[0].licence_id, f"晋城分页{sealed.token}", sealed.token, register.DEFAULT_PAGE + 1)
+    first = public_api.get("/register", params={"q": f"晋城分页{sealed.token}"}).text
+    assert first.count('class="record"') == register.DEFAULT_PAGE and 'id="next"' in first
+    href = first.split('id="next" href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    second = public_api.get(href).text
+    assert second.count('class="record"') == 1 and 'id="next"' not in second
+    assert f'data-licence="LPAGE{sealed.token}00"' in second  # the oldest
+
+
+def _copies(instance, licence_id: str, name: str, token: str, count: int) -> None:  # type: ignore[no-untyped-def]
+    """``count`` register rows like ``licence_id`` (not sealed: the register reads rows), oldest first."""
+    from datetime import timedelta
+
+    from seal_service.storage.models import Licence
+
+    with instance.writer.begin() as session:
+        original = session.get(Licence, licence_id)
+        for i in range(count):
+            session.add(
+                Licence(
+                    id=f"LPAGE{token}{i:02d}",
+                    identifier=f"page-{token}-{i}",
+                    serial=f"P{token}{i:02d}",
+                    number=f"PAGE-{token}-{i:02d}",
+                    authority_id=original.authority_id,
+                    seal_id=original.seal_id,
+                    certificate_id=original.certificate_id,
+                    item_code=original.item_code,
+                    licence_type=original.licence_type,
+                    licence_type_code=original.licence_type_code,
+                    holder_name=f"{name}{i:02d}有限公司",
+                    holder_code=original.holder_code,
+                    holder_code_type="001",
+                    issue_date=original.issue_date,
+                    level=original.level,
+                    sealed_at=original.sealed_at + timedelta(seconds=i + 1),
+                    document_sha256=original.document_sha256,
+                )
+            )
 
 
 def test_search_and_export_are_rate_limited_per_address(db_instance) -> None:  # type: ignore[no-untyped-def]
