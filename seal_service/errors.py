@@ -136,3 +136,23 @@ class AuditLogBroken(SealServiceError):
     def __init__(self, detail: str, *, problems: list[object] | None = None) -> None:
         super().__init__(detail)
         self.problems = list(problems or [])
+
+
+class RateLimited(SealServiceError):
+    """Too many requests from one client address; ``retry_after`` says in how many seconds to try again."""
+
+    status = 429
+    slug = "rate-limited"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int, field: str | None = None) -> None:
+        super().__init__(detail, field=field)
+        self.retry_after = retry_after
+
+
+class QueryTimeout(SealServiceError):
+    """A public query took longer than the service allows (PostgreSQL statement_timeout); narrow it and retry."""
+
+    status = 503
+    slug = "query-timeout"
+    title = "Query took too long"

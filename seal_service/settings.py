@@ -136,6 +136,15 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = Field(
         default=None, description="Bearer token of GET /metrics when metrics=bearer (a development default exists)."
     )
+    public_search_per_minute: int = Field(
+        default=60, ge=1, description="Register searches (pages, JSON, receipt look-ups) per client address a minute."
+    )
+    public_export_per_hour: int = Field(default=10, ge=1, description="CSV exports per client address an hour.")
+    public_complaints_per_hour: int = Field(default=5, ge=1, description="Complaints filed per client address an hour.")
+    public_query_timeout_ms: int = Field(
+        default=2000, ge=10, description="PostgreSQL statement_timeout of each public register query."
+    )
+    public_export_max_rows: int = Field(default=100_000, ge=1, description="Most rows one CSV export returns.")
 
     @classmethod
     def settings_customise_sources(

@@ -75,7 +75,7 @@ class LicenceRecord:
     number: str
     """The licence number, as printed on the stamp."""
     status: str
-    """valid, suspended or revoked (expiry is judged from :attr:`valid_until`)."""
+    """valid, suspended, revoked or cancelled (expiry is judged from :attr:`valid_until`)."""
     document_sha256: str
     """SHA-256 (hex) of the sealed PDF exactly as issued."""
     valid_until: date | None = None
@@ -362,6 +362,16 @@ def check_licence(
             identity,
             Check("licence-status", CheckOutcome.INDETERMINATE, "suspended"),
         )
+    if status == "cancelled":
+        return _decide(
+            report,
+            Verdict.INVALID,
+            SubIndication.SIG_CONSTRAINTS_FAILURE,
+            Message("证照已注销", "Licence cancelled"),
+            licence,
+            identity,
+            Check("licence-status", CheckOutcome.FAILED, "cancelled"),
+        )
     if status == "expired":
         until = record.valid_until.isoformat() if record.valid_until else "?"
         return _decide(
@@ -372,6 +382,17 @@ def check_licence(
             licence,
             identity,
             Check("licence-status", CheckOutcome.FAILED, f"expired after {until}"),
+        )
+    if status != "valid":
+        # A status this verifier does not know is never taken for "in force".
+        return _decide(
+            report,
+            Verdict.INDETERMINATE,
+            SubIndication.TRY_LATER,
+            Message(f"证照登记状态未知（{status}）", f"Licence status not known to this verifier ({status})"),
+            licence,
+            identity,
+            Check("licence-status", CheckOutcome.INDETERMINATE, status),
         )
     return dataclasses.replace(
         report,

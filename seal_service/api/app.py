@@ -19,6 +19,8 @@ ROUTER_MODULES: tuple[str, ...] = (
     "seal_service.api.lifecycle",
     "seal_service.api.verify",
     "seal_service.api.licence_page",
+    "seal_service.api.offline_docs",
+    "seal_service.api.public_site",
 )
 
 
@@ -29,6 +31,8 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
     # Answers cached QR pages (GET /v/{id}) ahead of FastAPI and every middleware: see licence_page.
     app = licence_page.AppWithLicencePages(
         title="One-seal service",
+        docs_url=None,  # /docs and /redoc come from seal_service.api.offline_docs (no CDN)
+        redoc_url=None,
         version=__version__,
         description=(
             "Electronic approval seals (行政审批专用章) applied to PDF licences as PAdES signatures, "
@@ -39,7 +43,9 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
     problems.install(app)
     observability.install(app)  # request ids, access log, metrics; /healthz, /readyz, /metrics
     app.add_middleware(
-        UploadLimit, max_body=lambda: app.state.instance.settings.max_upload_bytes, paths=("/v1/licences", "/v1/verify")
+        UploadLimit,
+        max_body=lambda: app.state.instance.settings.max_upload_bytes,
+        paths=("/v1/licences", "/v1/verify", "/check"),
     )
     app.include_router(public.router)
     app.include_router(protocols.router)

@@ -2,8 +2,8 @@
 
 For a citizen with a phone: is this licence on record and in force, who issued and sealed it, when; and a drop
 zone to check the PDF they were given (it calls ``POST /v1/verify`` and shows the full verdict). Chinese first,
-English on a switch; personal data masked (张*明, 1401**********1234); no external resources, no cookies, no
-tracking: everything is inline, and the language choice stays in the address (``?lang=en``).
+English on a switch; natural persons masked (张*明, no ID number), organisations in full; no external resources,
+no cookies, no tracking: everything is inline, and the language choice stays in the address (``?lang=en``).
 
 Rendered pages are cached per licence for :data:`PAGE_TTL` seconds (a status change shows within that time) so
 that a QR code scanned by many people at once costs one database read per licence and TTL; a cached page is sent
@@ -23,9 +23,10 @@ from fastapi.responses import HTMLResponse, Response
 
 from seal_service.api.limits import Receive, Scope, Send
 from seal_service.api.page_cache import LicencePageFastPath, LicencePages, Rendered
-from seal_service.api.public import mask_name
 from seal_service.instance import Instance
+from seal_service.public.masking import public_holder
 from seal_service.storage.models import Licence
+from seal_service.storage.public_models import LicenceNumberChange
 
 router = APIRouter(tags=["public"])
 CHINA_TZ = timezone(timedelta(hours=8))
@@ -41,16 +42,9 @@ STATUS_WORDS = {
     "valid": ("ok", "证照有效", "Licence valid"),
     "suspended": ("warn", "证照已暂停", "Licence suspended"),
     "revoked": ("bad", "证照已撤销", "Licence revoked"),
+    "cancelled": ("bad", "证照已注销", "Licence cancelled"),
     "expired": ("bad", "证照已过期", "Licence expired"),
 }
-
-
-def mask_id_number(code: str) -> str:
-    """Mask an ID card number for a public page: keep the first four and last four characters."""
-    code = code.strip()
-    if len(code) <= 8:
-        return code[:1] + "*" * max(len(code) - 1, 0)
-    return code[:4] + "*" * (len(code) - 8) + code[-4:]
 
 
 def licence_status(licence: Licence, at: datetime) -> str:
@@ -142,13 +136,11 @@ def _not_found_body(licence_id: str) -> str:
     )
 
 
-def _licence_body(licence: Licence, at: datetime) -> str:
+def _licence_body(licence: Licence, at: datetime, printed_number: str | None = None) -> str:
     status = licence_status(licence, at)
     css, zh, en = STATUS_WORDS.get(status, ("bad", status, status))
-    holder_code = ""
-    if licence.holder_code:
-        shown = mask_id_number(licence.holder_code) if licence.holder_code_type == "111" else licence.holder_code
-        holder_code = shown
+    # Organisations in full, natural persons masked and without their ID number (seal_service.public.masking).
+    holder = public_holder(licence.holder_name, licence.holder_code, licence.holder_code_type)
     sealed = licence.sealed_at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S")
     validity = ""
     if licence.valid_from or licence.valid_until:
@@ -158,8 +150,8 @@ def _licence_body(licence: Licence, at: datetime) -> str:
     rows = [
         (("证照名称", "Licence type"), licence.licence_type),
         (("证照编号", "Number"), licence.number),
-        (("持证主体", "Holder"), mask_name(licence.holder_name)),
-        (("主体代码", "Holder code"), holder_code),
+        (("持证主体", "Holder"), holder.name),
+        (("主体代码", "Holder code"), holder.code or ""),
         (("发证机关", "Issued by"), licence.authority.name),
         (("电子印章", "Seal"), licence.seal.name),
         (("发证日期", "Issued on"), licence.issue_date.isoformat()),
@@ -168,6 +160,15 @@ def _licence_body(licence: Licence, at: datetime) -> str:
         (("证照标识", "Identifier"), licence.identifier),
     ]
     items = "".join(f"<dt>{_t(*label)}</dt><dd>{html.escape(value)}</dd>" for label, value in rows if value)
+    if printed_number:
+        items += (
+            f"<dt>{_t('印制编号', 'Printed number')}</dt><dd>{html.escape(printed_number)} "
+            + _t(
+                "（与另一证照重复，登记编号已更正为上列编号）",
+                "(it duplicated another licence's number; on record under the number above)",
+            )
+            + "</dd>"
+        )
     reason = ""
     if status != "valid" and licence.status_reason:
         reason = f"<p>{html.escape(licence.status_reason)}</p>"
@@ -190,24 +191,27 @@ def _licence_body(licence: Licence, at: datetime) -> str:
     )
 
 
-def _load(instance: Instance, licence_id: str) -> Licence | None:
+def _load(instance: Instance, licence_id: str) -> tuple[Licence | None, str | None]:
     with instance.sessions() as session:
         licence = session.get(Licence, licence_id)
+        printed = None
         if licence is not None:
             _ = licence.authority.name, licence.seal.name  # load while the session is open
-        return licence
+            change = session.get(LicenceNumberChange, licence_id)
+            printed = change.printed_number if change is not None else None
+        return licence, printed
 
 
 def render_licence_page(instance: Instance, licence_id: str, *, lang: str, at: datetime) -> tuple[int, str]:
     """(HTTP status, HTML) of the page for ``licence_id``."""
     html_lang = "en" if lang == "en" else "zh-CN"
-    licence = _load(instance, licence_id) if _LOOKS_LIKE_AN_ID.fullmatch(licence_id) else None
+    licence, printed = _load(instance, licence_id) if _LOOKS_LIKE_AN_ID.fullmatch(licence_id) else (None, None)
     if licence is None:
         title = "未找到证照 / Licence not found"
         shown = licence_id if len(licence_id) <= MAX_LICENCE_ID else licence_id[:MAX_LICENCE_ID] + "…"
         return 404, _page(title, _not_found_body(shown), lang=html_lang)
     title = f"证照核验 {licence.number}"
-    return 200, _page(title, _licence_body(licence, at), lang=html_lang)
+    return 200, _page(title, _licence_body(licence, at, printed), lang=html_lang)
 
 
 _HEADERS = {

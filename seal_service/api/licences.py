@@ -59,7 +59,7 @@ class LicenceOut(BaseModel):
     level: str = Field(examples=["B-LTA"])
     sealed_at: datetime
     document_sha256: str = Field(description="SHA-256 of the sealed PDF exactly as GET .../pdf returns it.")
-    status: Literal["valid", "suspended", "revoked"]
+    status: Literal["valid", "suspended", "revoked", "cancelled"]
     status_reason: str | None
     verify_url: str
     links: LicenceLinks

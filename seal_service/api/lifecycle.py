@@ -181,11 +181,42 @@ def trust_bundle(instance: InstanceDep) -> Response:
 _STYLE = """body{font-family:system-ui,"Noto Sans CJK SC","WenQuanYi Zen Hei",sans-serif;max-width:72rem;
 margin:1rem auto;padding:0 1rem;line-height:1.5}table{border-collapse:collapse;width:100%;margin:.5rem 0 1.5rem}
 th,td{border:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-align:top}th{background:#f4f4f4}
-.retired{color:#b00020}.active{color:#0a7a2f}small{color:#555}"""
+.retired{color:#b00020}.active{color:#0a7a2f}small{color:#555}
+@media (max-width:40rem){table,tbody,tr,td{display:block;width:100%;box-sizing:border-box}tr:first-child{display:none}
+tr{border:1px solid #ccc;border-radius:.4rem;margin:0 0 .6rem;padding:.2rem 0}td{border:0;padding:.15rem .6rem;
+overflow-wrap:anywhere}td::before{content:attr(data-label);display:block;color:#555;font-size:.8rem}}"""
 
 
 def _e(value: object) -> str:
     return html.escape(str(value))
+
+
+def _row(labels: tuple[str, ...], cells: tuple[str, ...], classes: tuple[str, ...] = ()) -> str:
+    """A table row whose cells carry their column label: on a phone each row shows as a labelled card."""
+    out = []
+    for index, (label, cell) in enumerate(zip(labels, cells, strict=True)):
+        css = f' class="{classes[index]}"' if index < len(classes) and classes[index] else ""
+        out.append(f'<td data-label="{_e(label)}"{css}>{cell}</td>')
+    return "<tr>" + "".join(out) + "</tr>"
+
+
+_ITEM_LABELS = (
+    "事项编码 Code",
+    "事项名称 Item",
+    "证照类型 Licence type",
+    "监管部门 Supervisor",
+    "盖章机关 Sealed by",
+    "沿革 History",
+)
+_MEMO_LABELS = (
+    "编号 No.",
+    "移交部门 Department",
+    "审批局 Bureau",
+    "生效日期 Effective",
+    "划转事项 Items",
+    "文号 Reference",
+)
+_SEAL_LABELS = ("印章 Seal", "机关 Authority", "状态 Status", "废止 Retirement")
 
 
 def catalogue_page(state: LifecycleState, seals: list[SealLifecycleView], *, day: date) -> str:
@@ -206,13 +237,20 @@ def catalogue_page(state: LifecycleState, seals: list[SealLifecycleView], *, day
             + (f"（备忘录 {p.memorandum}）" if p.memorandum else "")
             for p in item.sealed_by
         )
-        rows.append(
-            f"<tr><td>{_e(item.code)}</td><td>{_e(item.name)}</td><td>{_e(item.licence_type)}</td>"
-            f"<td>{name(item.supervisor)}</td><td>{name(item.sealing_authority(day))}</td><td>{history}</td></tr>"
-        )
+        cells = (_e(item.code), _e(item.name), _e(item.licence_type), name(item.supervisor))
+        rows.append(_row(_ITEM_LABELS, (*cells, name(item.sealing_authority(day)), history)))
     memo_rows = [
-        f"<tr><td>{m.id}</td><td>{name(m.department)}</td><td>{name(m.bureau)}</td>"
-        f"<td>{m.effective_on.isoformat()}</td><td>{_e('、'.join(m.items))}</td><td>{_e(m.reference or '')}</td></tr>"
+        _row(
+            _MEMO_LABELS,
+            (
+                str(m.id),
+                name(m.department),
+                name(m.bureau),
+                m.effective_on.isoformat(),
+                _e("、".join(m.items)),
+                _e(m.reference or ""),
+            ),
+        )
         for m in state.memoranda
     ]
     seal_rows = []
@@ -224,8 +262,11 @@ def catalogue_page(state: LifecycleState, seals: list[SealLifecycleView], *, day
         css = "active" if view.state.usable else "retired"
         note = f"{retirement.day.isoformat()} 废止 / retires" if retirement else ""
         seal_rows.append(
-            f"<tr><td>{_e(view.name)} <small>{_e(view.id)}</small></td><td>{name(view.authority_code)}</td>"
-            f'<td class="{css}">{_e(status)}</td><td>{_e(note)}</td></tr>'
+            _row(
+                _SEAL_LABELS,
+                (f"{_e(view.name)} <small>{_e(view.id)}</small>", name(view.authority_code), _e(status), _e(note)),
+                ("", "", css, ""),
+            )
         )
     return f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">

@@ -29,7 +29,11 @@ def install(app: FastAPI) -> None:
     async def _domain(_: Request, exc: SealServiceError) -> JSONResponse:
         if exc.status >= 500:
             log.error("service error: %s", exc.detail)
-        return problem(exc.status, exc.slug, exc.title, exc.detail, field=exc.field)
+        response = problem(exc.status, exc.slug, exc.title, exc.detail, field=exc.field)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,5 +1,5 @@
-"""Public endpoints: the catalogue, and ``mask_name`` for public pages (the licence page is in licence_page.py,
-health and readiness in observability.py)."""
+"""Public endpoints: the catalogue, and ``mask_name`` (natural persons; rules in seal_service.public.masking;
+the licence page is in licence_page.py, health and readiness in observability.py)."""
 
 from __future__ import annotations
 
@@ -23,16 +23,10 @@ def catalogue(instance: InstanceDep) -> dict[str, object]:
 
 
 def mask_name(name: str) -> str:
-    """Mask a person's or company's name for a public page: 张三丰 -> 张*丰, 张三 -> 张*, companies keep ends."""
-    name = name.strip()
-    if len(name) <= 1:
-        return "*"
-    if len(name) == 2:
-        return name[0] + "*"
-    if len(name) <= 4:
-        return name[0] + "*" * (len(name) - 2) + name[-1]
-    # Longer names are organisations: keep the first two and last two characters (晋城*****公司).
-    return name[:2] + "*" * (len(name) - 4) + name[-2:]
+    """Mask a natural person's name (张三丰 -> 张*丰); the rules live in :mod:`seal_service.public.masking`."""
+    from seal_service.public.masking import mask_person_name
+
+    return mask_person_name(name)
 
 
 # The page a licence's QR code opens (GET /v/{licence_id}) lives in seal_service/api/licence_page.py.

@@ -56,7 +56,9 @@ class PublicLicence(BaseModel):
     id: str = Field(examples=["L3F2A9C41B7D0E5A6C1B2"])
     identifier: str = Field(examples=["1.2.156.3005.2.11100000MB01432171001.11140500MB01234568.20260000001.001.C"])
     number: str = Field(examples=["140500-20260000001"])
-    status: str = Field(description="valid, suspended, revoked or expired (past valid_until).", examples=["valid"])
+    status: str = Field(
+        description="valid, suspended, revoked, cancelled or expired (past valid_until).", examples=["valid"]
+    )
     valid_until: str | None = Field(default=None, examples=["2031-11-27"])
     document_sha256: str = Field(description="SHA-256 of the sealed PDF exactly as issued.")
 

@@ -28,6 +28,7 @@ from seal_service.catalogue import CatalogueItem
 from seal_service.errors import InvalidInput, NotAuthorised, NotFound, SealNotUsable, SealServiceError
 from seal_service.identifiers import HOLDER_CODE_TYPES, check_holder_code, licence_identifier
 from seal_service.instance import Instance
+from seal_service.public.numbering import ensure_number_free, licence_number_guard, reserve_licence_number
 from seal_service.services.audit import checkpoint_if_due, record
 from seal_service.services.lifecycle import LifecycleState
 from seal_service.signing.documents import inspect_pdf
@@ -217,6 +218,8 @@ def seal_licence(
         authority = seal.authority
         cert = _usable_certificate(instance, seal, at, lifecycle)
         _check_authorised(item, authority, at)
+        if request.number is not None:
+            ensure_number_free(session, request.number)
         material = load_material(instance, seal, cert)
         authority_id, credit_code, jurisdiction = authority.id, authority.credit_code, authority.jurisdiction_code
         seal_name = seal.name
@@ -228,7 +231,8 @@ def seal_licence(
     serial = f"{local.year}{serial_value:07d}"
     identifier = licence_identifier(item.licence_type_code, credit_code, serial, 1)
     licence_id = new_licence_id()
-    number = request.number or f"{jurisdiction}-{serial}"
+    # Numbers are drawn per jurisdiction (seal_service.public.numbering): unique across the instance.
+    number = request.number or reserve_licence_number(instance, jurisdiction, local.year)
     verify_url = f"{instance.settings.public_url}/v/{licence_id}"
     # (4) the signature.
     sealed = instance.sealer.seal_pdf(
@@ -240,7 +244,7 @@ def seal_licence(
     )
     digest = hashlib.sha256(sealed).hexdigest()
     # (5) record, document and audit entry in one transaction.
-    with instance.writer.begin() as session:
+    with licence_number_guard(number), instance.writer.begin() as session:
         session.add(
             Licence(
                 id=licence_id,
@@ -323,13 +327,17 @@ class LicenceAction(StrEnum):
     REVOKE = "revoke"
     SUSPEND = "suspend"
     REINSTATE = "reinstate"
+    CANCEL = "cancel"
+    """注销 (publicity status 注销): the licence ends without being revoked (given up, holder closed)."""
 
 
 _TRANSITIONS = {
     LicenceAction.REVOKE: ({LicenceStatus.VALID, LicenceStatus.SUSPENDED}, LicenceStatus.REVOKED),
     LicenceAction.SUSPEND: ({LicenceStatus.VALID}, LicenceStatus.SUSPENDED),
     LicenceAction.REINSTATE: ({LicenceStatus.SUSPENDED}, LicenceStatus.VALID),
+    LicenceAction.CANCEL: ({LicenceStatus.VALID, LicenceStatus.SUSPENDED}, LicenceStatus.CANCELLED),
 }
+_DONE = {LicenceAction.CANCEL: "cancelled"}
 
 
 def change_licence_status(
@@ -355,7 +363,8 @@ def change_licence_status(
             # Same answer as an unknown id: one authority's system cannot probe another's licences.
             raise NotFound(f"unknown licence {licence_id!r}")
         if LicenceStatus(licence.status) not in allowed_from:
-            raise InvalidDocumentState(f"a {licence.status} licence cannot be {action.value}d")
+            done = _DONE.get(action, f"{action.value}d")
+            raise InvalidDocumentState(f"a {licence.status} licence cannot be {done}")
         licence.status = target.value
         licence.status_reason = reason
         licence.status_changed_at = at

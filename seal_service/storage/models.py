@@ -84,6 +84,8 @@ class LicenceStatus(StrEnum):
     VALID = "valid"
     SUSPENDED = "suspended"
     REVOKED = "revoked"
+    CANCELLED = "cancelled"
+    """注销: ended by the authority (the holder gave it up, closed down, or it lapsed); not in force, never again."""
 
 
 class Authority(Base):
@@ -249,3 +251,4 @@ class AuditEntry(Base):
 # The audit hash chain hooks into AuditEntry inserts; importing it here makes sure it is always registered.
 from seal_service.storage import jobs_models as _jobs_models  # noqa: E402, F401
 from seal_service.storage import keys_models as _keys_models  # noqa: E402, F401
+from seal_service.storage import public_models as _public_models  # noqa: E402, F401

@@ -172,12 +172,18 @@ def test_public_endpoints_need_no_key(api) -> None:  # type: ignore[no-untyped-d
     assert api.get("/v/LNOSUCHLICENCE").status_code == 404
 
 
-def test_public_page_masks_the_holder(api, keys, licence_pdf) -> None:  # type: ignore[no-untyped-def]
+def test_public_page_masks_only_natural_persons(api, keys, licence_pdf) -> None:  # type: ignore[no-untyped-def]
     from seal_service.api.public import mask_name
 
     assert mask_name("张三丰") == "张*丰" and mask_name("张三") == "张*"
-    licence = _post(api, keys.city, licence_pdf, holder_code="11010519491231002X", holder_code_type="111").json()
-    page = api.get(f"/v/{licence['id']}")
+    person = _post(
+        api, keys.city, licence_pdf, holder_name="张三丰", holder_code="11010519491231002X", holder_code_type="111"
+    ).json()
+    page = api.get(f"/v/{person['id']}")
     assert page.status_code == 200 and "证照有效" in page.text
-    assert "晋城市示例餐饮有限公司" not in page.text and "晋城*******公司" in page.text
-    assert "11010519491231002X" not in page.text
+    assert "张三丰" not in page.text and "张*丰" in page.text
+    assert "11010519491231002X" not in page.text and "19491231" not in page.text  # no ID number, not even part of it
+    # Organisations are public in the register: name and credit code in full.
+    company = _post(api, keys.city, licence_pdf, holder_code="11430000006122244L", holder_code_type="001").json()
+    page = api.get(f"/v/{company['id']}")
+    assert "晋城市示例餐饮有限公司" in page.text and "11430000006122244L" in page.text
