@@ -112,6 +112,14 @@ class Settings(BaseSettings):
     signing_threads: int = Field(
         default=0, ge=0, description="Sealing threads per API worker when signing_processes is 0; 0 = one per core."
     )
+    idempotency_lease_seconds: int = Field(
+        default=120,
+        ge=1,
+        description=(
+            "How long a sign request's Idempotency-Key claim is held before a retry may take it over (sooner if its "
+            "holder process on this host is gone)."
+        ),
+    )
 
     @classmethod
     def settings_customise_sources(

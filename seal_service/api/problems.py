@@ -29,7 +29,13 @@ def install(app: FastAPI) -> None:
     async def _domain(_: Request, exc: SealServiceError) -> JSONResponse:
         if exc.status >= 500:
             log.error("service error: %s", exc.detail)
-        return problem(exc.status, exc.slug, exc.title, exc.detail, field=exc.field)
+        response = problem(exc.status, exc.slug, exc.title, exc.detail, field=exc.field)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is None and exc.status == 503:
+            retry_after = 2  # every 503 is transient here: say when to come back (RFC 9110 10.2.3)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(int(retry_after))
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -77,13 +77,19 @@ def _watch_parent(parent: int) -> None:
 
 
 def seal_and_read_back(
-    instance: Any, pdf: bytes, request: Any, actor: str, at: datetime, for_authority_id: int | None
+    instance: Any,
+    pdf: bytes,
+    request: Any,
+    actor: str,
+    at: datetime,
+    for_authority_id: int | None,
+    claim: Any = None,
 ) -> Any:
     """Seal and record (:func:`~seal_service.services.sealing.seal_licence`); the licence record as stored, a
     detached row: what the API answers with, and small to send between processes, unlike the sealed PDF."""
     from seal_service.services.sealing import get_licence, seal_licence
 
-    sealed = seal_licence(instance, pdf, request, actor=actor, at=at, for_authority_id=for_authority_id)
+    sealed = seal_licence(instance, pdf, request, actor=actor, at=at, for_authority_id=for_authority_id, claim=claim)
     return get_licence(instance, sealed.licence_id)
 
 
@@ -196,6 +202,8 @@ async def read_answer(reader: asyncio.StreamReader) -> tuple[str, Any]:
     return status, value
 
 
-def sealing_request(pdf: bytes, request: object, actor: str, at: datetime, for_authority_id: int | None) -> bytes:
-    """The framed request a client sends (see :func:`frame`)."""
-    return frame((pdf, request, actor, at, for_authority_id))
+def sealing_request(
+    pdf: bytes, request: object, actor: str, at: datetime, for_authority_id: int | None, claim: object = None
+) -> bytes:
+    """The framed request a client sends (see :func:`frame`); ``claim``: its Idempotency-Key claim token."""
+    return frame((pdf, request, actor, at, for_authority_id, claim))

@@ -29,6 +29,7 @@ from seal_service.errors import InvalidInput, NotAuthorised, NotFound, SealNotUs
 from seal_service.identifiers import licence_identifier
 from seal_service.instance import Instance
 from seal_service.services.audit import checkpoint_if_due, record
+from seal_service.services.idempotency import ClaimToken, complete_in
 from seal_service.services.lifecycle import LifecycleState
 from seal_service.signing.documents import inspect_pdf
 from seal_service.signing.sealer import PadesLevel, SealMaterial
@@ -191,11 +192,14 @@ def seal_licence(
     actor: str,
     at: datetime,
     for_authority_id: int | None = None,
+    claim: ClaimToken | None = None,
 ) -> SealedLicence:
     """Seal ``pdf`` as a licence for ``request`` at time ``at``; record and audit it.
 
     ``for_authority_id``: the authority the caller acts for (an approval system's API key); the seal must be one of
     that authority's own (:class:`NotAuthorised` otherwise), whatever the catalogue would allow.
+    ``claim``: the request's Idempotency-Key claim, completed in the licence's own transaction (nothing is recorded
+    if a retry has taken it over).
     """
     if at.tzinfo is None:
         raise InvalidInput("sealing time must be timezone-aware")
@@ -281,6 +285,9 @@ def seal_licence(
                 "certificate_serial": format(material.certificate.serial_number, "x"),
             },
         )
+        if claim is not None:
+            session.flush()
+            complete_in(session, claim, licence_id)
     checkpoint_if_due(instance, entry.seq, at=at)
     return SealedLicence(
         licence_id=licence_id,
