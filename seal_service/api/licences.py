@@ -192,6 +192,9 @@ async def create_licence(
         if token is not None:
             await run_in_threadpool(idempotency.release, instance, token)
         raise
+    finally:
+        if token is not None:
+            idempotency.finished(token)
     body = json.loads(_out(instance, licence).model_dump_json())
     return JSONResponse(body, status_code=201, headers={"Location": f"/v1/licences/{licence.id}"})
 

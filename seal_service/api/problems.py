@@ -7,9 +7,11 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from seal_service.errors import SealServiceError
+from seal_service.outages import as_outage
 
 PROBLEM_BASE = "https://one-seal.example/problems/"
 log = logging.getLogger(__name__)
@@ -54,6 +56,17 @@ def install(app: FastAPI) -> None:
         titles = {404: "Not found", 405: "Method not allowed", 413: "Upload too large"}
         title = titles.get(exc.status_code, "Request refused")
         return problem(exc.status_code, f"http-{exc.status_code}", title, str(exc.detail))
+
+    async def _outage_or_internal(request: Request, exc: Exception) -> JSONResponse:
+        outage = as_outage(exc)
+        if outage is None:
+            return await _unexpected(request, exc)
+        log.warning("outage: %s", outage.detail)
+        return await _domain(request, outage)
+
+    # The database or the disk failing (seal_service.outages): a 503 with Retry-After, not a 500.
+    app.add_exception_handler(SQLAlchemyError, _outage_or_internal)
+    app.add_exception_handler(OSError, _outage_or_internal)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

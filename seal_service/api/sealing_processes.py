@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from seal_service.errors import SealServiceError
+from seal_service.outages import as_outage
 from seal_service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,11 @@ def _seal(instance: Any, message: tuple[Any, ...]) -> tuple[str, object]:
         return "ok", seal_and_read_back(instance, *message)
     except SealServiceError as exc:  # a refusal: the API answers it as a problem, as in-process
         return "error", exc
-    except Exception as exc:  # a bug: logged here with its traceback, a 500 there
+    except Exception as exc:  # an outage (a 503 there), or a bug: logged here with its traceback, a 500 there
+        outage = as_outage(exc)
+        if outage is not None:
+            log.warning("sealing refused: %s", outage.detail)
+            return "error", outage
         log.exception("sealing failed")
         return "error", RuntimeError(f"sealing failed: {exc!r}")
 

@@ -4,9 +4,11 @@ The key is claimed *before* sealing, in its own transaction, under a unique cons
 concurrent requests with one key only one seals; the other sees the claim and answers 409 (with ``Retry-After``)
 until the first one finishes, then the same licence. A failed sealing releases the claim so the client can retry.
 
-A claim is a *lease*: it names its holder (``host:pid:start-time`` of the API process) and runs until
-``lease_until``. A retry may take a claim over when its lease has run out, or at once when its holder was a process
-on this host that is gone (a server killed with SIGKILL leaves claims that nobody would ever release otherwise).
+A claim is a *lease*: it names its holder (``host:pid:start-time:nonce``: the API process and the request) and runs
+until ``lease_until``. A retry may take a claim over when its lease has run out, or at once when its holder is gone:
+a process on this host that no longer runs (a server killed with SIGKILL leaves claims that nobody would ever
+release otherwise), or a request of this very process that has ended without releasing it (the database was down
+when it tried). A release that fails is tried again in the background until the lease runs out.
 
 The claim is completed in the licence's own transaction (:func:`complete_in`, called by
 :func:`~seal_service.services.sealing.seal_licence`), fenced on the holder: either the licence, its PDF, its audit
@@ -18,8 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import secrets
 import socket
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -34,6 +40,9 @@ from seal_service.instance import Instance
 from seal_service.storage.access_models import IdempotencyRecord
 
 MAX_KEY_LENGTH = 200
+log = logging.getLogger(__name__)
+_held: set[str] = set()  # holders (claims) of requests of this process still running
+_held_lock = threading.Lock()
 
 
 class IdempotencyConflict(SealServiceError):
@@ -94,12 +103,21 @@ def current_holder() -> str:
     return f"{_host()}:{pid}:{_start_time(pid) or '?'}"
 
 
+def _new_holder() -> str:
+    return f"{current_holder()}:{secrets.token_hex(4)}"
+
+
 def holder_is_gone(holder: str | None) -> bool:
-    """True if ``holder`` was a process on this host that no longer runs; False if it runs or is elsewhere."""
+    """True if ``holder`` was a process on this host that no longer runs, or a request of this process that has
+    ended; False if it runs or is elsewhere (then only its lease tells)."""
     if not holder:
         return True
+    if holder.startswith(current_holder() + ":"):
+        with _held_lock:
+            return holder not in _held
     host, _, rest = holder.partition(":")
-    pid_text, _, start = rest.partition(":")
+    pid_text, _, rest = rest.partition(":")
+    start = rest.partition(":")[0]
     if host != _host() or not pid_text.isdigit():
         return False  # another node: only its lease tells
     pid = int(pid_text)
@@ -132,7 +150,7 @@ def claim(
         raise InvalidInput(
             f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters", field="Idempotency-Key"
         )
-    holder = holder or current_holder()
+    holder = holder or _new_holder()
     lease_until = at + timedelta(seconds=instance.settings.idempotency_lease_seconds)
     for _ in range(5):
         try:
@@ -147,7 +165,8 @@ def claim(
                 )
                 session.add(record)
                 session.flush()
-                return Claim(record_id=record.id, existing_licence_id=None, holder=holder)
+                record_id = record.id
+            return _held_claim(record_id, holder)
         except IntegrityError:
             pass
         with instance.sessions() as session:
@@ -187,9 +206,22 @@ def claim(
                 .values(holder=holder, lease_until=lease_until)
             ).rowcount
         if taken == 1:
-            return Claim(record_id=existing.id, existing_licence_id=None, holder=holder)
+            return _held_claim(existing.id, holder)
         # Someone completed, released or took it over meanwhile: look again.
     raise IdempotencyConflict("a request with this Idempotency-Key is changing hands; retry shortly")
+
+
+def _held_claim(record_id: int, holder: str) -> Claim:
+    with _held_lock:
+        _held.add(holder)
+    return Claim(record_id=record_id, existing_licence_id=None, holder=holder)
+
+
+def finished(token: ClaimToken) -> None:
+    """The request that holds ``token`` has ended (sealed, refused or failed): its claim is no longer in progress
+    here, so a retry may take it over if it was neither completed nor released."""
+    with _held_lock:
+        _held.discard(token.holder)
 
 
 def complete_in(session: Session, token: ClaimToken, licence_id: str) -> None:
@@ -215,7 +247,29 @@ def complete(instance: Instance, token: ClaimToken, licence_id: str) -> None:
 
 
 def release(instance: Instance, token: ClaimToken) -> None:
-    """Forget a claim whose request failed, so that a retry can seal (only while this holder still owns it)."""
+    """Forget a claim whose request failed, so that a retry can seal (only while this holder still owns it). If the
+    database cannot be reached, the release is retried in the background until the claim's lease runs out."""
+    try:
+        _delete_claim(instance, token)
+    except Exception as exc:  # the database is down: try again later, the retry may come to another node
+        log.warning("could not release Idempotency-Key claim %s now (%r); retrying in the background", token, exc)
+        threading.Thread(target=_release_later, args=(instance, token), daemon=True, name="claim-release").start()
+    finally:
+        finished(token)
+
+
+def _release_later(instance: Instance, token: ClaimToken) -> None:
+    deadline = time.monotonic() + instance.settings.idempotency_lease_seconds
+    while time.monotonic() < deadline:
+        time.sleep(2.0)
+        try:
+            _delete_claim(instance, token)
+            return
+        except Exception:  # noqa: S112  # still down: keep trying until the lease runs out anyway
+            continue
+
+
+def _delete_claim(instance: Instance, token: ClaimToken) -> None:
     with instance.writer.begin() as session:
         session.execute(
             delete(IdempotencyRecord).where(

@@ -190,3 +190,18 @@ def test_holder_liveness() -> None:
     assert idempotency.holder_is_gone(f"{host}:{gone.pid}:1")
     # A reused pid (same number, other start time) is not the holder.
     assert idempotency.holder_is_gone(f"{host}:{os.getpid()}:1")
+
+
+def test_a_claim_of_an_ended_request_of_this_process_is_free(keys, db_instance, licence_pdf) -> None:  # type: ignore[no-untyped-def]
+    """A request that ended without releasing its claim (the database was down then) does not block its retry."""
+    now = datetime.now(UTC)
+    key = f"ended-request-{now.timestamp()}"
+    fingerprint = _api_fingerprint(licence_pdf)
+    running = idempotency.claim(db_instance, api_key_id=keys.city_key_id, key=key, fingerprint=fingerprint, at=now)
+    assert not idempotency.holder_is_gone(running.holder)
+    with pytest.raises(idempotency.IdempotencyConflict):
+        idempotency.claim(db_instance, api_key_id=keys.city_key_id, key=key, fingerprint=fingerprint, at=now)
+    idempotency.finished(running.token)  # ended; its release never reached the database
+    assert idempotency.holder_is_gone(running.holder)
+    taken = idempotency.claim(db_instance, api_key_id=keys.city_key_id, key=key, fingerprint=fingerprint, at=now)
+    assert taken.record_id == running.record_id and taken.holder != running.holder
