@@ -17,6 +17,9 @@ import pytest
 from tests.support.pdfs import sample_licence_pdf
 from tests.support.server import LiveServer, free_port
 
+# Skips of tools `make test` installs: loud at the end of a run, failures in CI (SEAL_TEST_REQUIRE_TOOLS=1).
+pytest_plugins = ["tests.support.requirements"]
+
 POSTGRES_URL = os.environ.get("SEAL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("SEAL_TEST_REQUIRE_POSTGRES") == "1"
 
