@@ -26,6 +26,8 @@ from tests.conftest import POSTGRES_URL, make_instance, make_settings
 from tests.support.instances import own_database, server_env
 from verifier import Verdict, verify_pdf
 
+pytestmark = pytest.mark.slow
+
 PASSPHRASE = "drill passphrase, not secret"
 
 
