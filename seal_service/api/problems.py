@@ -61,8 +61,7 @@ def install(app: FastAPI) -> None:
         outage = as_outage(exc)
         if outage is None:
             return await _unexpected(request, exc)
-        log.warning("outage: %s", outage.detail)
-        return await _domain(request, outage)
+        return await _domain(request, outage)  # logged there, without a traceback
 
     # The database or the disk failing (seal_service.outages): a 503 with Retry-After, not a 500.
     app.add_exception_handler(SQLAlchemyError, _outage_or_internal)

@@ -99,7 +99,11 @@ def _host() -> str:
 
 def current_holder() -> str:
     """This process as a claim holder: ``host:pid:start-time`` (the start time tells a reused pid apart)."""
-    pid = os.getpid()
+    return _process_holder(os.getpid())
+
+
+@cache
+def _process_holder(pid: int) -> str:
     return f"{_host()}:{pid}:{_start_time(pid) or '?'}"
 
 
