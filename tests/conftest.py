@@ -41,7 +41,9 @@ def postgres_database() -> Iterator[str]:
     if problem is not None:
         if REQUIRE_POSTGRES:
             pytest.fail(f"PostgreSQL required but unreachable at {POSTGRES_URL}: {problem}")
-        pytest.skip(f"PostgreSQL not reachable ({problem})")
+        from tests.support.requirements import require
+
+        require("postgresql", False, f"PostgreSQL not reachable ({problem})")  # a loud skip
     import psycopg
 
     name = f"seal_test_{secrets.token_hex(4)}"

@@ -66,9 +66,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     if not SKIPPED_TOOLS:
         return
     terminalreporter.section("TOOLS MISSING: these tests did NOT run", sep="!", red=True, bold=True)
-    for tool, (why, count) in sorted(SKIPPED_TOOLS.items()):
-        outcome = "FAILED" if _required() else "skipped"
-        terminalreporter.write_line(f"  {tool}: {count} test(s) {outcome} ({why})", red=True, bold=True)
+    for tool, (why, _) in sorted(SKIPPED_TOOLS.items()):
+        outcome = "tests FAILED" if _required() else "tests skipped"
+        terminalreporter.write_line(f"  {tool}: {outcome} ({why})", red=True, bold=True)
     terminalreporter.write_line(
         f"  Install them with `make deps-test`; CI ({REQUIRE_TOOLS_ENV}=1) fails on each of these.", red=True
     )
