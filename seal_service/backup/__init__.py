@@ -21,6 +21,7 @@ then written in one transaction.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import io
 import json
@@ -33,10 +34,12 @@ from typing import Any
 
 from sqlalchemy import Column, Date, DateTime, LargeBinary, func, inspect, select, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from seal_service import __version__
 from seal_service.backup._sealed_box import BackupDamaged, WrongPassphrase, open_box, seal_box
 from seal_service.errors import InvalidInput
+from seal_service.outages import as_outage
 from seal_service.settings import Settings
 
 FORMAT = 1
@@ -145,10 +148,28 @@ def _revisions(connection: Connection) -> list[str]:
     return sorted(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
 
 
+def _database_errors_as_refusals(function):  # type: ignore[no-untyped-def]
+    """The database failing (unreachable, refused, no such database) as one clear service error, not a traceback."""
+
+    @functools.wraps(function)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except SQLAlchemyError as exc:
+            outage = as_outage(exc)
+            raise (outage or InvalidInput(f"the database refused the operation: {str(exc).splitlines()[0]}")) from None
+
+    return wrapped
+
+
+@_database_errors_as_refusals
 def create_backup(settings: Settings, *, passphrase: str, at: datetime) -> BackupMade:
     """A backup of the instance of ``settings`` (database and key store) encrypted under ``passphrase``."""
     if len(passphrase) < 12:
         raise InvalidInput("the backup passphrase must have at least 12 characters", field="passphrase")
+    sqlite_files = sorted(_sqlite_files(settings))
+    if sqlite_files and not sqlite_files[0].is_file():
+        raise InvalidInput(f"no instance to back up here: {sqlite_files[0]} does not exist", field="SEAL_HOME")
     metadata = _metadata()
     members: dict[str, bytes] = {}
     tables: dict[str, dict[str, object]] = {}
@@ -242,6 +263,7 @@ def _check_empty(settings: Settings, connection: Connection) -> None:
             )
 
 
+@_database_errors_as_refusals
 def restore_backup(settings: Settings, data: bytes, *, passphrase: str) -> RestoreReport:
     """Restore a backup into the empty instance of ``settings`` (database and key store)."""
     from seal_service.storage.database import upgrade

@@ -102,3 +102,34 @@ def test_restore_into_a_fresh_sqlite_instance_keeps_every_row(backup_of: bytes, 
             )
     finally:
         copy.engine.dispose()
+
+
+def test_cli_bad_input_is_one_line_and_exit_2(tmp_path: Path, monkeypatch, capsys, backup_of: bytes) -> None:  # type: ignore[no-untyped-def]
+    from seal_service.cli import main
+
+    for name in ("SEAL_DATABASE_URL", "SEAL_BACKUP_PASSPHRASE", "SEAL_BACKUP_PASSPHRASE_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SEAL_HOME", str(tmp_path / "nothing-here"))
+    monkeypatch.setenv("SEAL_KEY_PASSPHRASE", "test-passphrase-not-secret")
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # not a terminal: no prompt
+    backup = tmp_path / "some.backup"
+    backup.write_bytes(backup_of)
+    passphrase = tmp_path / "passphrase"
+    passphrase.write_text(PASSPHRASE, encoding="utf-8")
+    cases = [
+        (["backup", "create", "-o", str(tmp_path / "out.backup")], "no backup passphrase"),
+        (["backup", "create", "-o", str(tmp_path / "out.backup"), "--passphrase-file", str(passphrase)], "no instance"),
+        (["backup", "create", "-o", "/no/such/dir/out.backup"], "does not exist"),
+        (["backup", "restore", str(tmp_path / "missing.backup")], "cannot read"),
+        (["backup", "restore", str(backup), "--passphrase-file", str(tmp_path / "nope")], "cannot read the passphrase"),
+    ]
+    for argv, words in cases:
+        code = main(argv)
+        err = capsys.readouterr().err
+        assert code == 2 and words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, (argv, err)
+    assert not (tmp_path / "nothing-here").exists()
+    # A database that cannot be reached: a clear refusal, not a traceback.
+    monkeypatch.setenv("SEAL_DATABASE_URL", "postgresql://postgres@127.0.0.1:1/none")
+    code = main(["backup", "restore", str(backup), "--passphrase-file", str(passphrase)])
+    err = capsys.readouterr().err
+    assert code == 2 and "database is unavailable" in err and "Traceback" not in err, err
