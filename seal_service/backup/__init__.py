@@ -27,12 +27,13 @@ import io
 import json
 import os
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import Column, Date, DateTime, LargeBinary, func, inspect, select, text
+from sqlalchemy import Column, Date, DateTime, LargeBinary, MetaData, func, inspect, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -42,6 +43,8 @@ from seal_service.errors import InvalidInput
 from seal_service.outages import as_outage
 from seal_service.settings import Settings
 
+P = ParamSpec("P")
+R = TypeVar("R")
 FORMAT = 1
 #: Tables whose rows a fresh schema already has (the migrations seed them); replaced by the backup's on restore.
 SEEDED_BY_MIGRATIONS = frozenset({"audit_chain_head"})
@@ -74,7 +77,7 @@ class RestoreReport:
     files: int
 
 
-def _metadata():  # type: ignore[no-untyped-def]
+def _metadata() -> MetaData:
     from seal_service.storage import access_models, keys_models, lifecycle_models  # noqa: F401  # all tables
     from seal_service.storage.models import Base
 
@@ -148,11 +151,11 @@ def _revisions(connection: Connection) -> list[str]:
     return sorted(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
 
 
-def _database_errors_as_refusals(function):  # type: ignore[no-untyped-def]
+def _database_errors_as_refusals(function: Callable[P, R]) -> Callable[P, R]:
     """The database failing (unreachable, refused, no such database) as one clear service error, not a traceback."""
 
     @functools.wraps(function)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return function(*args, **kwargs)
         except SQLAlchemyError as exc:
@@ -308,7 +311,7 @@ def restore_backup(settings: Settings, data: bytes, *, passphrase: str) -> Resto
     return RestoreReport(created_at=manifest["created_at"], tables=counts, files=len(written))
 
 
-def _load_rows(engine: Engine, metadata: Any, members: dict[str, bytes]) -> dict[str, int]:
+def _load_rows(engine: Engine, metadata: MetaData, members: dict[str, bytes]) -> dict[str, int]:
     counts: dict[str, int] = {}
     with engine.begin() as connection:
         for table in metadata.sorted_tables:

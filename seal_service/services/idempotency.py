@@ -30,8 +30,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
+from typing import Any, cast
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -198,21 +200,28 @@ def claim(
             )
         # Take the abandoned claim over, fenced on the holder seen: of several retries only one wins.
         with instance.writer.begin() as session:
-            taken = session.execute(
-                update(IdempotencyRecord)
-                .where(
-                    IdempotencyRecord.id == existing.id,
-                    IdempotencyRecord.licence_id.is_(None),
-                    IdempotencyRecord.holder.is_(None)
-                    if existing.holder is None
-                    else IdempotencyRecord.holder == existing.holder,
+            taken = _rowcount(
+                session.execute(
+                    update(IdempotencyRecord)
+                    .where(
+                        IdempotencyRecord.id == existing.id,
+                        IdempotencyRecord.licence_id.is_(None),
+                        IdempotencyRecord.holder.is_(None)
+                        if existing.holder is None
+                        else IdempotencyRecord.holder == existing.holder,
+                    )
+                    .values(holder=holder, lease_until=lease_until)
                 )
-                .values(holder=holder, lease_until=lease_until)
-            ).rowcount
+            )
         if taken == 1:
             return _held_claim(existing.id, holder)
         # Someone completed, released or took it over meanwhile: look again.
     raise IdempotencyConflict("a request with this Idempotency-Key is changing hands; retry shortly")
+
+
+def _rowcount(result: object) -> int:
+    """Rows an UPDATE matched (a ``CursorResult``; typed as a plain ``Result`` by ``Session.execute``)."""
+    return int(cast(CursorResult[Any], result).rowcount)
 
 
 def _held_claim(record_id: int, holder: str) -> Claim:
@@ -231,15 +240,17 @@ def finished(token: ClaimToken) -> None:
 def complete_in(session: Session, token: ClaimToken, licence_id: str) -> None:
     """Attach the licence to the claim inside the licence's own transaction; raises :class:`ClaimLost` (and so
     rolls the licence back) if a retry has taken the claim over."""
-    done = session.execute(
-        update(IdempotencyRecord)
-        .where(
-            IdempotencyRecord.id == token.record_id,
-            IdempotencyRecord.holder == token.holder,
-            IdempotencyRecord.licence_id.is_(None),
+    done = _rowcount(
+        session.execute(
+            update(IdempotencyRecord)
+            .where(
+                IdempotencyRecord.id == token.record_id,
+                IdempotencyRecord.holder == token.holder,
+                IdempotencyRecord.licence_id.is_(None),
+            )
+            .values(licence_id=licence_id, lease_until=None)
         )
-        .values(licence_id=licence_id, lease_until=None)
-    ).rowcount
+    )
     if done != 1:
         raise ClaimLost("a retry of this request took its Idempotency-Key over; retry to get its licence")
 
