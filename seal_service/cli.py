@@ -37,6 +37,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "seal_service.commands.lifecycle",
     "seal_service.commands.documents",
     "seal_service.commands.complaints",
+    "seal_service.commands.backup",
 )
 
 

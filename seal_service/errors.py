@@ -69,7 +69,8 @@ class NotAuthorised(SealServiceError):
 
 
 class SealingUnavailable(SealServiceError):
-    """The sealing process of this API worker stopped; nothing was issued, and the request may be retried."""
+    """The sealing process stopped mid-request: the licence was recorded whole or not at all; a retry with the same
+    ``Idempotency-Key`` returns it, or seals it once."""
 
     status = 503
     slug = "sealing-unavailable"

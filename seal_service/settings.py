@@ -145,6 +145,14 @@ class Settings(BaseSettings):
         default=2000, ge=10, description="PostgreSQL statement_timeout of each public register query."
     )
     public_export_max_rows: int = Field(default=100_000, ge=1, description="Most rows one CSV export returns.")
+    idempotency_lease_seconds: int = Field(
+        default=120,
+        ge=1,
+        description=(
+            "How long a sign request's Idempotency-Key claim is held before a retry may take it over (sooner if its "
+            "holder process on this host is gone)."
+        ),
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -17,6 +17,9 @@ import pytest
 from tests.support.pdfs import sample_licence_pdf
 from tests.support.server import LiveServer, free_port
 
+# Skips of tools `make test` installs: loud at the end of a run, failures in CI (SEAL_TEST_REQUIRE_TOOLS=1).
+pytest_plugins = ["tests.support.requirements"]
+
 POSTGRES_URL = os.environ.get("SEAL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("SEAL_TEST_REQUIRE_POSTGRES") == "1"
 
@@ -38,7 +41,9 @@ def postgres_database() -> Iterator[str]:
     if problem is not None:
         if REQUIRE_POSTGRES:
             pytest.fail(f"PostgreSQL required but unreachable at {POSTGRES_URL}: {problem}")
-        pytest.skip(f"PostgreSQL not reachable ({problem})")
+        from tests.support.requirements import require
+
+        require("postgresql", False, f"PostgreSQL not reachable ({problem})")  # a loud skip
     import psycopg
 
     name = f"seal_test_{secrets.token_hex(4)}"

@@ -175,17 +175,26 @@ async def create_licence(
         if claim.existing_licence_id is not None:
             licence = await run_in_threadpool(get_licence, instance, claim.existing_licence_id)
             return JSONResponse(json.loads(_out(instance, licence).model_dump_json()), status_code=200)
+    token = claim.token if claim is not None else None
     try:
         # The seal must be the caller's authority's own (checked where the seal is loaded, in the sealing process).
+        # The claim is completed in the licence's own transaction: recorded together, or neither.
         licence = await seal_in_pool(
-            instance, data, request, actor=f"apikey:{caller.key_id}", at=at, for_authority_id=caller.authority_id
+            instance,
+            data,
+            request,
+            actor=f"apikey:{caller.key_id}",
+            at=at,
+            for_authority_id=caller.authority_id,
+            claim=token,
         )
     except BaseException:
-        if claim is not None:
-            await run_in_threadpool(idempotency.release, instance, claim.record_id)
+        if token is not None:
+            await run_in_threadpool(idempotency.release, instance, token)
         raise
-    if claim is not None:
-        await run_in_threadpool(idempotency.complete, instance, claim.record_id, licence.id)
+    finally:
+        if token is not None:
+            idempotency.finished(token)
     body = json.loads(_out(instance, licence).model_dump_json())
     return JSONResponse(body, status_code=201, headers={"Location": f"/v1/licences/{licence.id}"})
 

@@ -7,9 +7,11 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from seal_service.errors import SealServiceError
+from seal_service.outages import as_outage
 
 PROBLEM_BASE = "https://one-seal.example/problems/"
 log = logging.getLogger(__name__)
@@ -31,8 +33,10 @@ def install(app: FastAPI) -> None:
             log.error("service error: %s", exc.detail)
         response = problem(exc.status, exc.slug, exc.title, exc.detail, field=exc.field)
         retry_after = getattr(exc, "retry_after", None)
+        if retry_after is None and exc.status == 503:
+            retry_after = 2  # every 503 is transient here: say when to come back (RFC 9110 10.2.3)
         if retry_after is not None:
-            response.headers["Retry-After"] = str(retry_after)
+            response.headers["Retry-After"] = str(int(retry_after))
         return response
 
     @app.exception_handler(RequestValidationError)
@@ -52,6 +56,16 @@ def install(app: FastAPI) -> None:
         titles = {404: "Not found", 405: "Method not allowed", 413: "Upload too large"}
         title = titles.get(exc.status_code, "Request refused")
         return problem(exc.status_code, f"http-{exc.status_code}", title, str(exc.detail))
+
+    async def _outage_or_internal(request: Request, exc: Exception) -> JSONResponse:
+        outage = as_outage(exc)
+        if outage is None:
+            return await _unexpected(request, exc)
+        return await _domain(request, outage)  # logged there, without a traceback
+
+    # The database or the disk failing (seal_service.outages): a 503 with Retry-After, not a 500.
+    app.add_exception_handler(SQLAlchemyError, _outage_or_internal)
+    app.add_exception_handler(OSError, _outage_or_internal)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

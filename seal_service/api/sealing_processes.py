@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from seal_service.errors import SealServiceError
+from seal_service.outages import as_outage
 from seal_service.ops import metrics
 from seal_service.settings import Settings
 
@@ -84,13 +85,19 @@ def _watch_parent(parent: int) -> None:
 
 
 def seal_and_read_back(
-    instance: Any, pdf: bytes, request: Any, actor: str, at: datetime, for_authority_id: int | None
+    instance: Any,
+    pdf: bytes,
+    request: Any,
+    actor: str,
+    at: datetime,
+    for_authority_id: int | None,
+    claim: Any = None,
 ) -> Any:
     """Seal and record (:func:`~seal_service.services.sealing.seal_licence`); the licence record as stored, a
     detached row: what the API answers with, and small to send between processes, unlike the sealed PDF."""
     from seal_service.services.sealing import get_licence, seal_licence
 
-    sealed = seal_licence(instance, pdf, request, actor=actor, at=at, for_authority_id=for_authority_id)
+    sealed = seal_licence(instance, pdf, request, actor=actor, at=at, for_authority_id=for_authority_id, claim=claim)
     return get_licence(instance, sealed.licence_id)
 
 
@@ -99,7 +106,11 @@ def _seal(instance: Any, message: tuple[Any, ...]) -> tuple[str, object]:
         return "ok", seal_and_read_back(instance, *message)
     except SealServiceError as exc:  # a refusal: the API answers it as a problem, as in-process
         return "error", exc
-    except Exception as exc:  # a bug: logged here with its traceback, a 500 there
+    except Exception as exc:  # an outage (a 503 there), or a bug: logged here with its traceback, a 500 there
+        outage = as_outage(exc)
+        if outage is not None:
+            log.warning("sealing refused: %s", outage.detail)
+            return "error", outage
         log.exception("sealing failed")
         return "error", RuntimeError(f"sealing failed: {exc!r}")
 
@@ -212,6 +223,8 @@ async def read_answer(reader: asyncio.StreamReader) -> tuple[str, Any]:
     return status, value
 
 
-def sealing_request(pdf: bytes, request: object, actor: str, at: datetime, for_authority_id: int | None) -> bytes:
-    """The framed request a client sends (see :func:`frame`)."""
-    return frame((pdf, request, actor, at, for_authority_id))
+def sealing_request(
+    pdf: bytes, request: object, actor: str, at: datetime, for_authority_id: int | None, claim: object = None
+) -> bytes:
+    """The framed request a client sends (see :func:`frame`); ``claim``: its Idempotency-Key claim token."""
+    return frame((pdf, request, actor, at, for_authority_id, claim))

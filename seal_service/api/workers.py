@@ -25,6 +25,7 @@ from seal_service.api.sealing_processes import read_answer, seal_and_read_back, 
 from seal_service.errors import SealingUnavailable
 from seal_service.instance import Instance
 from seal_service.ops import metrics
+from seal_service.services.idempotency import ClaimToken
 from seal_service.services.sealing import LicenceRequest
 from seal_service.storage.models import Licence
 
@@ -70,18 +71,21 @@ async def seal_in_pool(
     actor: str,
     at: datetime,
     for_authority_id: int | None = None,
+    claim: ClaimToken | None = None,
 ) -> Licence:
     """Seal and record a licence off the event loop and return its record; errors are the service's own, as from
     ``seal_licence`` (which see for ``for_authority_id``)."""
     with metrics.SEALING_IN_FLIGHT.track_inprogress():
         socket_path = instance.settings.sealing_socket
         if socket_path is not None:
-            licence = await _seal_over_socket(socket_path, sealing_request(pdf, request, actor, at, for_authority_id))
+            licence = await _seal_over_socket(
+                socket_path, sealing_request(pdf, request, actor, at, for_authority_id, claim)
+            )
         else:
             loop = asyncio.get_running_loop()
             pool = _thread_pool(instance)
             licence = await loop.run_in_executor(
-                pool, seal_and_read_back, instance, pdf, request, actor, at, for_authority_id
+                pool, seal_and_read_back, instance, pdf, request, actor, at, for_authority_id, claim
             )
     metrics.count_sealed(licence.seal_id, licence.level)
     return licence

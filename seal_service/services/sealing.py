@@ -30,6 +30,7 @@ from seal_service.identifiers import HOLDER_CODE_TYPES, check_holder_code, licen
 from seal_service.instance import Instance
 from seal_service.public.numbering import ensure_number_free, licence_number_guard, reserve_licence_number
 from seal_service.services.audit import checkpoint_if_due, record
+from seal_service.services.idempotency import ClaimToken, complete_in
 from seal_service.services.lifecycle import LifecycleState
 from seal_service.signing.documents import inspect_pdf
 from seal_service.signing.sealer import PadesLevel, SealMaterial
@@ -193,11 +194,14 @@ def seal_licence(
     actor: str,
     at: datetime,
     for_authority_id: int | None = None,
+    claim: ClaimToken | None = None,
 ) -> SealedLicence:
     """Seal ``pdf`` as a licence for ``request`` at time ``at``; record and audit it.
 
     ``for_authority_id``: the authority the caller acts for (an approval system's API key); the seal must be one of
     that authority's own (:class:`NotAuthorised` otherwise), whatever the catalogue would allow.
+    ``claim``: the request's Idempotency-Key claim, completed in the licence's own transaction (nothing is recorded
+    if a retry has taken it over).
     """
     if at.tzinfo is None:
         raise InvalidInput("sealing time must be timezone-aware")
@@ -286,6 +290,9 @@ def seal_licence(
                 "certificate_serial": format(material.certificate.serial_number, "x"),
             },
         )
+        if claim is not None:
+            session.flush()
+            complete_in(session, claim, licence_id)
     checkpoint_if_due(instance, entry.seq, at=at)
     return SealedLicence(
         licence_id=licence_id,

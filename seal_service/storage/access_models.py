@@ -40,3 +40,7 @@ class IdempotencyRecord(Base):
     licence_id: Mapped[str | None] = mapped_column(ForeignKey("licences.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     response_json: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    holder: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    """The process sealing under this claim (``host:pid:start``); see :mod:`seal_service.services.idempotency`."""
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    """Until when the holder may keep the claim without completing it; after that a retry may take it over."""

@@ -1,14 +1,14 @@
 """Fifty approval-system requests at once: every licence distinct, recorded, and verifiable.
 
 SQLite with one server process (WAL), PostgreSQL with two uvicorn workers. During the burst /healthz keeps
-answering, because signing runs in worker threads, not on the event loop.
+answering (checked by order: its answers arrive while sealing requests are outstanding, not by a latency bound;
+speed is measured by bench/), because signing runs off the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
 from datetime import UTC, datetime
 from io import BytesIO
 
@@ -31,41 +31,48 @@ from tests.support.server import LiveServer, free_port
 REQUESTS = 50
 
 
-async def _burst(url: str, token: str, pdf: bytes) -> tuple[list[httpx.Response], list[float]]:
+async def _burst(url: str, token: str, pdf: bytes) -> tuple[list[httpx.Response], list[int]]:
+    """Fire the sealing requests at once and, while any is outstanding, probe /healthz again and again; the
+    number of sealing requests still outstanding when each probe was answered."""
     headers = {"Authorization": f"Bearer {token}"}
-    health_latencies: list[float] = []
+    outstanding = REQUESTS
+    answered_during: list[int] = []
     async with httpx.AsyncClient(base_url=url, timeout=120) as client:
 
         async def seal(i: int) -> httpx.Response:
-            return await client.post(
-                "/v1/licences",
-                headers=headers,
-                data={"item_code": "JC-001", "holder_name": f"示例企业{i:03d}", "level": "B-T"},
-                files={"pdf": ("l.pdf", pdf, "application/pdf")},
-            )
+            nonlocal outstanding
+            try:
+                return await client.post(
+                    "/v1/licences",
+                    headers=headers,
+                    data={"item_code": "JC-001", "holder_name": f"示例企业{i:03d}", "level": "B-T"},
+                    files={"pdf": ("l.pdf", pdf, "application/pdf")},
+                )
+            finally:
+                outstanding -= 1
 
         async def probe() -> None:
-            await asyncio.sleep(0.3)
-            for _ in range(5):
-                start = time.perf_counter()
+            while outstanding > 0:
                 response = await client.get("/healthz")
-                health_latencies.append(time.perf_counter() - start)
                 assert response.status_code == 200
-                await asyncio.sleep(0.2)
+                answered_during.append(outstanding)
+                await asyncio.sleep(0)  # let the sealing requests' answers be read between probes
 
         results = await asyncio.gather(*(seal(i) for i in range(REQUESTS)), probe())
-    return [r for r in results if isinstance(r, httpx.Response)], health_latencies
+    return [r for r in results if isinstance(r, httpx.Response)], answered_during
 
 
-def _check(instance, responses: list[httpx.Response], health: list[float]) -> None:  # type: ignore[no-untyped-def]
+def _check(instance, responses: list[httpx.Response], health: list[int]) -> None:  # type: ignore[no-untyped-def]
     assert [r.status_code for r in responses] == [201] * REQUESTS, [r.text for r in responses if r.status_code != 201]
     bodies = [r.json() for r in responses]
     assert len({b["id"] for b in bodies}) == REQUESTS
     assert len({b["identifier"] for b in bodies}) == REQUESTS
     serials = sorted(int(b["identifier"].split(".")[7]) for b in bodies)
     assert len(set(serials)) == REQUESTS
-    # /healthz was served while the burst ran (a stalled event loop would hold it for seconds).
-    assert health and max(health) < 2.0, health
+    # Liveness, not latency: /healthz was answered again and again while sealing requests were still outstanding,
+    # i.e. the event loop kept serving during the burst (a loop stalled by sealing answers only after it).
+    assert sum(1 for waiting in health if waiting > 0) >= 3, health
+    assert any(waiting >= REQUESTS // 2 for waiting in health), health
     root = asn1_x509.Certificate.load(instance.pki.certificate(PkiRole.ROOT).public_bytes(serialization.Encoding.DER))
     context = ValidationContext(trust_roots=[root], allow_fetching=False, revocation_mode="soft-fail")
     ids = [b["id"] for b in bodies]

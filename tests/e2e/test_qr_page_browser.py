@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from tests.support import forgeries
+from tests.support.requirements import needs
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -26,7 +27,7 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed (make deps-test)")
+pytestmark = needs("chromium", CHROMIUM.exists(), "Debian chromium is not installed (make deps-test)")
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import softhsm
+from tests.support.requirements import needs
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITE = [
@@ -28,7 +29,7 @@ SUITE = [
 ]
 
 
-@pytest.mark.skipif(not softhsm.available(), reason="SoftHSM2 not installed")
+@needs("softhsm2", softhsm.available())
 @pytest.mark.skipif(os.environ.get("SEAL_TEST_KEY_BACKEND") == "pkcs11", reason="this run already uses the HSM")
 def test_the_signing_suite_passes_with_softhsm_keys() -> None:
     env = {**os.environ, "SEAL_TEST_KEY_BACKEND": "pkcs11"}

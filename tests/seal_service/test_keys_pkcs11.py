@@ -15,8 +15,9 @@ from seal_service.keys.pkcs11 import HsmEcPrivateKey, HsmRsaPrivateKey, Pkcs11Co
 from seal_service.keys.store import FileKeyStore, KeyResolver
 from seal_service.settings import KeyAlgorithm, KeyBackend, Settings
 from tests.support import softhsm
+from tests.support.requirements import needs
 
-pytestmark = pytest.mark.skipif(not softhsm.available(), reason="SoftHSM2 not installed")
+pytestmark = needs("softhsm2", softhsm.available())
 
 
 @pytest.fixture(scope="module")

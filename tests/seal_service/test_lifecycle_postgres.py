@@ -32,7 +32,9 @@ def pg_url() -> Iterator[str]:
     if problem is not None:
         if REQUIRE_POSTGRES:
             pytest.fail(f"PostgreSQL required but unreachable at {POSTGRES_URL}: {problem}")
-        pytest.skip(f"PostgreSQL not reachable ({problem})")
+        from tests.support.requirements import require
+
+        require("postgresql", False, f"PostgreSQL not reachable ({problem})")  # a loud skip
     import psycopg
 
     name = f"seal_lifecycle_{secrets.token_hex(4)}"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -51,8 +53,9 @@ class ServedInstance:
                 log_level,
             ],
             env=env,
-            stdout=self._log.open("wb"),
+            stdout=self._log.open("ab"),
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: kill() reaches workers and sealing processes at once
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -75,6 +78,12 @@ class ServedInstance:
     def pid(self) -> int:
         """The process id of ``seal-service serve`` (its workers and sealing processes are its descendants)."""
         return self._process.pid
+
+    def kill(self) -> None:
+        """SIGKILL the whole server at once (``serve``, its API workers and its sealing processes), as a crash."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._process.pid, signal.SIGKILL)
+        self._process.wait(timeout=20)
 
     def stop(self) -> None:
         """Stop the server and its workers."""

@@ -138,8 +138,21 @@ def foreign_root() -> x509.Certificate:
 
 @pytest.fixture(scope="session")
 def lookalike_root(sealed: Sealed) -> x509.Certificate:
-    """A root with exactly the real root's subject name but another key."""
-    real = sealed.root.subject
-    common_name = str(real.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
-    organisation = str(real.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value)
-    return self_signed_root(common_name, organisation)
+    """A root whose subject is byte for byte the real root's (same attributes, order and string types), with
+    another key: only the key tells them apart."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = sealed.root.subject
+    now = datetime.now(UTC)
+    lookalike = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    assert lookalike.subject.public_bytes() == sealed.root.subject.public_bytes()
+    return lookalike

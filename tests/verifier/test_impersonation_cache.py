@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from io import BytesIO
 from typing import Any
 
+import pytest
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -105,9 +106,20 @@ def test_same_answers_as_the_original(
                 assert checks.impersonated_issuer(sig, roots) == _original(sig, roots)
 
 
-def test_bounded() -> None:
+def test_bounded(sealed: Sealed, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real eviction in impersonated_issuer runs: the cache never exceeds its bound, and answers made after an
+    eviction are still the uncached original's."""
+    monkeypatch.setattr(checks, "_MAX_ENTRIES", 6)
     checks._IMPERSONATION.clear()
-    for number in range(checks._MAX_ENTRIES + 5):
-        checks._IMPERSONATION[(number.to_bytes(4, "big"), ())] = None
-    assert len(checks._IMPERSONATION) <= checks._MAX_ENTRIES + 5
+    signatures = list(PdfFileReader(BytesIO(sealed.b_lta)).embedded_signatures)
+    lookalike = _self_signed(sealed.root.subject)
+    root_sets = [[sealed.root, _self_signed(x509.Name.from_rfc4514_string(f"CN=Root {n}"))] for n in range(8)]
+    sizes, evictions = [], 0
+    for roots in [*root_sets, [lookalike], [sealed.root], *root_sets]:
+        for sig in signatures:
+            before = len(checks._IMPERSONATION)
+            assert checks.impersonated_issuer(sig, roots) == _original(sig, roots)
+            evictions += len(checks._IMPERSONATION) < before
+            sizes.append(len(checks._IMPERSONATION))
+    assert max(sizes) <= 6 and evictions >= 2, sizes
     checks._IMPERSONATION.clear()

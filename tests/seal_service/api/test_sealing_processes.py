@@ -12,7 +12,6 @@ import os
 import signal
 import socket
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -23,7 +22,8 @@ from sqlalchemy import select
 from seal_service.api.app import create_app
 from seal_service.api.sealing_processes import SealingProcesses
 from seal_service.instance import Instance
-from seal_service.storage.models import AuditEntry
+from seal_service.storage.access_models import IdempotencyRecord
+from seal_service.storage.models import AuditEntry, Licence, LicenceDocument
 from tests.seal_service.api.test_licences_api import _is_problem, _licence_count, _post
 
 
@@ -81,32 +81,83 @@ def test_a_killed_sealing_process_is_replaced(sealing, db_instance, keys, licenc
     assert _licence_count(db_instance) == count + 1
 
 
-def _dying_sealer(path: Path) -> threading.Thread:
-    """A stand-in sealing process that reads a request and dies without answering."""
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(str(path))
-    listener.listen(1)
+def _kill_self_at_commit(when: str) -> None:
+    """Run inside a sealing process: SIGKILL it just before or just after it commits a licence."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
 
-    def serve() -> None:
-        connection, _ = listener.accept()
-        connection.recv(1 << 16)
-        connection.close()
-        listener.close()
+    def flushed(session, _context) -> None:  # type: ignore[no-untyped-def]
+        if any(isinstance(obj, Licence) for obj in session.new):
+            session.info["licence"] = True
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    return thread
+    def committed(session) -> None:  # type: ignore[no-untyped-def]
+        if session.info.get("licence"):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    event.listen(Session, "after_flush", flushed)
+    event.listen(Session, "before_commit" if when == "before" else "after_commit", committed)
 
 
-def test_a_process_dying_mid_request_is_a_503_that_records_nothing(db_instance, keys, licence_pdf) -> None:  # type: ignore[no-untyped-def]
-    with tempfile.TemporaryDirectory() as directory:
-        path = Path(directory) / "sealing.sock"
-        dying = _dying_sealer(path)
-        count = _licence_count(db_instance)
-        with _client_for(db_instance, path) as client:
-            _is_problem(_post(client, keys.city, licence_pdf), 503, "retry")
-        dying.join(timeout=10)
-        assert _licence_count(db_instance) == count
+class _ArmKill:
+    """Unpickled in the sealing process, arms :func:`_kill_self_at_commit` there (the process's own code runs on)."""
+
+    def __init__(self, when: str) -> None:
+        self.when = when
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (_kill_self_at_commit, (self.when,))
+
+
+def _arm(processes: SealingProcesses, when: str) -> None:
+    from seal_service.api.sealing_processes import frame
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        connection.connect(str(processes.socket_path))
+        connection.sendall(frame((_ArmKill(when),)))
+        connection.recv(1 << 16)  # its answer: an error (the message was no sealing request); the hook stays
+
+
+def _one_process(processes: SealingProcesses) -> int:
+    deadline = time.monotonic() + 30
+    while len(processes.pids) != 1 and time.monotonic() < deadline:  # an earlier test may have killed one
+        time.sleep(0.05)
+    (pid,) = processes.pids
+    return pid
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_sealing_process_killed_at_its_database_write(sealing, db_instance, keys, licence_pdf, when: str) -> None:  # type: ignore[no-untyped-def]
+    """A real sealing process is SIGKILLed just before or just after it commits the licence: the request is a 503
+    with Retry-After; the licence is recorded whole (PDF, audit entry, completed claim) or not at all; the retry
+    with the same Idempotency-Key gets that one licence, or seals it once."""
+    client, processes = sealing
+    key = f"killed-at-commit-{when}-{db_instance.settings.resolved_database_url[-8:]}"
+    victim = _one_process(processes)
+    _arm(processes, when)
+    count = _licence_count(db_instance)
+    dead = _post(client, keys.city | {"Idempotency-Key": key}, licence_pdf)
+    _is_problem(dead, 503, "retry")
+    assert int(dead.headers["retry-after"]) >= 1
+    deadline = time.monotonic() + 30
+    while victim in processes.pids and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert victim not in processes.pids
+    with db_instance.sessions() as session:
+        recorded = session.scalars(select(IdempotencyRecord.licence_id).where(IdempotencyRecord.key == key)).all()
+    if when == "before":
+        assert _licence_count(db_instance) == count and recorded in ([], [None])
+    else:
+        assert _licence_count(db_instance) == count + 1 and len(recorded) == 1 and recorded[0] is not None
+        with db_instance.sessions() as session:
+            assert session.get(LicenceDocument, recorded[0]) is not None
+        assert _audit_actor(db_instance, recorded[0]) == f"apikey:{keys.city_key_id}"
+    # The retry (sealed by the replacement process) gets exactly one licence.
+    _one_process(processes)
+    retry = _post(client, keys.city | {"Idempotency-Key": key}, licence_pdf)
+    assert retry.status_code == (201 if when == "before" else 200), retry.text
+    if when == "after":
+        assert retry.json()["id"] == recorded[0]
+    assert _licence_count(db_instance) == count + 1
 
 
 def test_unreachable_sealing_processes_are_a_503(db_instance, keys, licence_pdf) -> None:  # type: ignore[no-untyped-def]

@@ -8,9 +8,8 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from seal_service.appearance.stamp import StampText
+from tests.support.requirements import require
 
 A4 = (595.28, 841.89)
 """A4 portrait in pt."""
@@ -24,8 +23,7 @@ URL = "https://zwfw.jcs.gov.cn/verify/L2026112800017?c=9f3ac1e2b7d04a58"
 
 def poppler(tool: str, *args: str) -> str:
     """Run a poppler utility and return its stdout (skip the test if poppler-utils is missing)."""
-    if shutil.which(tool) is None:
-        pytest.skip(f"{tool} (poppler-utils) is not installed")
+    require("poppler-utils", shutil.which(tool) is not None, f"{tool} (poppler-utils) is not installed")
     proc = subprocess.run([tool, *args], check=True, capture_output=True, timeout=60)
     return proc.stdout.decode("utf-8", "replace")
 

@@ -10,12 +10,13 @@ from fontTools.ttLib import TTFont
 
 from seal_service.appearance import fonts
 from seal_service.errors import ConfigurationError
+from tests.support.requirements import needs
 
 WQY = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
 NIMBUS_OTF = Path("/usr/share/fonts/opentype/urw-base35/NimbusSans-Regular.otf")
 
 
-@pytest.mark.skipif(not WQY.is_file(), reason="fonts-wqy-zenhei not installed")
+@needs("fonts-wqy-zenhei (CJK font)", WQY.is_file())
 def test_locates_wenquanyi_first(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without an override, WenQuanYi Zen Hei face 0 is used."""
     monkeypatch.delenv(fonts.FONT_ENV_VAR, raising=False)
@@ -36,7 +37,7 @@ def test_override_and_missing_font_errors(monkeypatch: pytest.MonkeyPatch, tmp_p
         fonts.locate_cjk_font()
 
 
-@pytest.mark.skipif(not WQY.is_file(), reason="fonts-wqy-zenhei not installed")
+@needs("fonts-wqy-zenhei (CJK font)", WQY.is_file())
 def test_extract_and_subset_are_cached(font_cache_dir: Path, appearance: object) -> None:
     """The .ttc face is extracted once into the cache dir; subsets are cached on disk and cover what was asked."""
     face = fonts.extract_face(fonts.CJKFont(WQY, 0), font_cache_dir)
@@ -58,7 +59,7 @@ def test_extract_and_subset_are_cached(font_cache_dir: Path, appearance: object)
     assert fonts.missing_chars(fonts.CJKFont(WQY, 0), "行政审批😀 ") == ["😀"]
 
 
-@pytest.mark.skipif(not NIMBUS_OTF.is_file(), reason="no CFF-outline OpenType font to test with")
+@needs("fonts-urw-base35 (CFF font)", NIMBUS_OTF.is_file())
 def test_cff_fonts_are_converted_to_truetype_outlines() -> None:
     """Noto CJK ships CFF outlines; the subset is converted to glyf so the stamp has one embedding path."""
     sub = fonts.subset_font(NIMBUS_OTF, "Hello 2026")
