@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from seal_service.errors import SealServiceError
-from seal_service.outages import as_outage
 from seal_service.ops import metrics
+from seal_service.outages import as_outage
 from seal_service.settings import Settings
 
 log = logging.getLogger(__name__)
