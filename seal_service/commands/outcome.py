@@ -43,6 +43,8 @@ EXIT_INTERRUPTED = 130
 
 #: Commands that do not need an existing instance (they create one, or touch no database).
 NO_INSTANCE_NEEDED = frozenset({"init", "demo-pdf"})
+#: Subcommands that do not need one either: a restore goes into an empty instance (it refuses a non-empty one).
+NO_INSTANCE_NEEDED_SUB = frozenset({("backup", "restore")})
 
 
 def _say(message: str) -> None:
@@ -95,6 +97,13 @@ def _quiet_stdout() -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
+def _subcommand(args: argparse.Namespace) -> str | None:
+    """The second word of the command line (``restore`` of ``backup restore``), if the command has one."""
+    command = getattr(args, "command", None)
+    value = getattr(args, f"{command}_cmd", None) if command else None
+    return value if isinstance(value, str) else None
+
+
 def run_command(
     func: Callable[[argparse.Namespace, Any], int],
     args: argparse.Namespace,
@@ -104,7 +113,8 @@ def run_command(
     settings = None
     try:
         settings = settings_factory()
-        if getattr(args, "command", None) not in NO_INSTANCE_NEEDED:
+        command = getattr(args, "command", None)
+        if command not in NO_INSTANCE_NEEDED and (command, _subcommand(args)) not in NO_INSTANCE_NEEDED_SUB:
             require_instance(settings)
         code = func(args, settings)
         sys.stdout.flush()

@@ -104,7 +104,9 @@ def test_restore_into_a_fresh_sqlite_instance_keeps_every_row(backup_of: bytes, 
         copy.engine.dispose()
 
 
-def test_cli_bad_input_is_one_line_and_exit_2(tmp_path: Path, monkeypatch, capsys, backup_of: bytes) -> None:  # type: ignore[no-untyped-def]
+def test_cli_bad_input_is_one_line_and_exit_2(
+    tmp_path: Path, monkeypatch, capsys, backup_of: bytes, db_instance
+) -> None:  # type: ignore[no-untyped-def]
     from seal_service.cli import main
 
     for name in ("SEAL_DATABASE_URL", "SEAL_BACKUP_PASSPHRASE", "SEAL_BACKUP_PASSPHRASE_FILE"):
@@ -116,18 +118,40 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path: Path, monkeypatch, capsy
     backup.write_bytes(backup_of)
     passphrase = tmp_path / "passphrase"
     passphrase.write_text(PASSPHRASE, encoding="utf-8")
+    # Without an instance: `backup create` is a configuration error (exit 3, as every command that needs one);
+    # restore's bad input is refused before it would create anything.
     cases = [
-        (["backup", "create", "-o", str(tmp_path / "out.backup")], "no backup passphrase"),
-        (["backup", "create", "-o", str(tmp_path / "out.backup"), "--passphrase-file", str(passphrase)], "no instance"),
-        (["backup", "create", "-o", "/no/such/dir/out.backup"], "does not exist"),
-        (["backup", "restore", str(tmp_path / "missing.backup")], "cannot read"),
-        (["backup", "restore", str(backup), "--passphrase-file", str(tmp_path / "nope")], "cannot read the passphrase"),
+        (
+            ["backup", "create", "-o", str(tmp_path / "out.backup"), "--passphrase-file", str(passphrase)],
+            "no instance",
+            3,
+        ),
+        (["backup", "restore", str(tmp_path / "missing.backup")], "cannot read", 2),
+        (
+            ["backup", "restore", str(backup), "--passphrase-file", str(tmp_path / "nope")],
+            "cannot read the passphrase",
+            2,
+        ),
     ]
-    for argv, words in cases:
+    for argv, words, expected in cases:
+        code = main(argv)
+        err = capsys.readouterr().err
+        assert code == expected and words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, (
+            argv,
+            err,
+        )
+    assert not (tmp_path / "nothing-here").exists()
+    # With an instance: a missing passphrase and an output directory that does not exist are input errors.
+    monkeypatch.setenv("SEAL_HOME", str(db_instance.settings.resolved_home))
+    monkeypatch.setenv("SEAL_DATABASE_URL", db_instance.settings.resolved_database_url)
+    for argv, words in [
+        (["backup", "create", "-o", str(tmp_path / "out.backup")], "no backup passphrase"),
+        (["backup", "create", "-o", "/no/such/dir/out.backup", "--passphrase-file", str(passphrase)], "does not exist"),
+    ]:
         code = main(argv)
         err = capsys.readouterr().err
         assert code == 2 and words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, (argv, err)
-    assert not (tmp_path / "nothing-here").exists()
+    assert not (tmp_path / "out.backup").exists()
     # A database that cannot be reached: a clear refusal, not a traceback.
     monkeypatch.setenv("SEAL_DATABASE_URL", "postgresql://postgres@127.0.0.1:1/none")
     code = main(["backup", "restore", str(backup), "--passphrase-file", str(passphrase)])
