@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from seal_service.appearance.stamp import StampText
 from seal_service.catalogue import CatalogueItem
 from seal_service.errors import InvalidInput, NotAuthorised, NotFound, SealNotUsable, SealServiceError
+from seal_service.events.outbox import EventType, licence_event
 from seal_service.identifiers import licence_identifier
 from seal_service.instance import Instance
 from seal_service.services.audit import checkpoint_if_due, record
@@ -281,6 +282,7 @@ def seal_licence(
                 "certificate_serial": format(material.certificate.serial_number, "x"),
             },
         )
+        licence_event(session, instance, session.get(Licence, licence_id), EventType.LICENCE_SEALED, at=at)
     checkpoint_if_due(instance, entry.seq, at=at)
     return SealedLicence(
         licence_id=licence_id,
@@ -331,6 +333,13 @@ _TRANSITIONS = {
 }
 
 
+_STATUS_EVENTS = {
+    LicenceAction.REVOKE: EventType.LICENCE_REVOKED,
+    LicenceAction.SUSPEND: EventType.LICENCE_SUSPENDED,
+    LicenceAction.REINSTATE: EventType.LICENCE_REINSTATED,
+}
+
+
 def change_licence_status(
     instance: Instance,
     licence_id: str,
@@ -367,6 +376,7 @@ def change_licence_status(
             licence_id=licence.id,
             details={"status": target.value},
         )
+        licence_event(session, instance, licence, _STATUS_EVENTS[action], at=at, extra={"reason": reason})
         session.flush()
         return licence
 
