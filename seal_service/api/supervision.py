@@ -56,7 +56,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             await run_in_threadpool(dispatcher.stop)
 
 
-router = APIRouter(prefix="/v1/supervision", tags=["supervision"], lifespan=_lifespan)
+#: What the app includes: the department routes and the admin routes, with the dispatcher's lifespan.
+router = APIRouter(lifespan=_lifespan)
+supervision = APIRouter(prefix="/v1/supervision", tags=["supervision"])
 
 SupervisorDep = Annotated[Caller, Depends(require_role(Role.SUPERVISOR))]
 
@@ -70,7 +72,7 @@ def _department(caller: Caller) -> str:
     return caller.authority_code
 
 
-@router.get("/events", summary="Events routed to the caller's department, after a cursor")
+@supervision.get("/events", summary="Events routed to the caller's department, after a cursor")
 async def events(
     instance: InstanceDep,
     caller: SupervisorDep,
@@ -126,7 +128,7 @@ def _finding_out(view: FindingView) -> FindingOut:
     return FindingOut(**data)
 
 
-@router.post("/findings", status_code=201, summary="File a finding about a licence of a supervised item")
+@supervision.post("/findings", status_code=201, summary="File a finding about a licence of a supervised item")
 async def post_finding(
     instance: InstanceDep,
     caller: SupervisorDep,
@@ -155,7 +157,7 @@ async def post_finding(
     return _finding_out(view)
 
 
-@router.get("/findings", summary="The bureau's work queue of findings")
+@supervision.get("/findings", summary="The bureau's work queue of findings")
 def get_findings(
     instance: InstanceDep,
     caller: OperatorDep,
@@ -174,7 +176,7 @@ class ResolutionIn(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
-@router.post("/findings/{finding_id}/resolve", summary="Resolve a finding (suspend, revoke, or no action)")
+@supervision.post("/findings/{finding_id}/resolve", summary="Resolve a finding (suspend, revoke, or no action)")
 def post_resolution(finding_id: str, body: ResolutionIn, instance: InstanceDep, caller: OperatorDep) -> FindingOut:
     """Suspend or revoke through the licence-status path, or record no action with a reason; an event back."""
     view = resolve_finding(
@@ -294,4 +296,5 @@ def post_enable(subscription_id: str, instance: InstanceDep, caller: OperatorDep
     return ReceiverOut(**asdict(receivers.receiver_status(instance, subscription_id)[0]))
 
 
+router.include_router(supervision)
 router.include_router(admin)
