@@ -44,8 +44,9 @@ def routing_key(department: str, event_type: str) -> str:
 class BrokerPublisher:
     """A confirmed-publishing channel to one exchange (declared durable on connect)."""
 
-    def __init__(self, url: str, *, exchange: str, timeout: float = 10) -> None:
+    def __init__(self, url: str, *, exchange: str, timeout: float = 10, name: str = "one-seal dispatcher") -> None:
         self._url = url
+        self._name = name
         self._exchange = exchange
         self._timeout = timeout
         self._connection: pika.BlockingConnection | None = None
@@ -65,6 +66,7 @@ class BrokerPublisher:
         params.socket_timeout = self._timeout
         params.blocked_connection_timeout = self._timeout
         params.connection_attempts = 1
+        params.client_properties = {"connection_name": self._name}
         try:
             self._connection = pika.BlockingConnection(params)
             channel = self._connection.channel()

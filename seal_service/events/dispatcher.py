@@ -262,7 +262,10 @@ class Dispatcher:
         settings = self._settings
         if self._broker is None:
             self._broker = BrokerPublisher(
-                settings.broker_url or "", exchange=settings.broker_exchange, timeout=settings.webhook_timeout_seconds
+                settings.broker_url or "",
+                exchange=settings.broker_exchange,
+                timeout=settings.webhook_timeout_seconds,
+                name=f"one-seal dispatcher {self.owner}",
             )
         try:
             self._broker.publish(
