@@ -13,6 +13,7 @@ The router's lifespan runs the event dispatcher with the app (``SEAL_DISPATCHER`
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from seal_service.api.deps import InstanceDep, require_role
 from seal_service.errors import NotAuthorised
 from seal_service.events import receivers
-from seal_service.events.feed import MAX_LIMIT, read_feed
+from seal_service.events.feed import MAX_LIMIT, licence_for_department, read_feed
 from seal_service.events.findings import (
     Attachment,
     FindingKind,
@@ -36,6 +37,7 @@ from seal_service.events.findings import (
     list_findings,
     resolve_finding,
 )
+from seal_service.events.outbox import json_default
 from seal_service.instance import Instance
 from seal_service.services.apikeys import Caller, Role
 
@@ -88,6 +90,22 @@ async def events(
         if page.envelopes or time.monotonic() >= deadline:
             return Response(page.json(), media_type="application/json")
         await asyncio.sleep(min(_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+
+
+@supervision.get("/licences/{licence_id}", summary="A licence's record, for the departments receiving its events")
+def get_licence_record(licence_id: str, instance: InstanceDep, caller: SupervisorDep) -> Response:
+    """The licence's data as in its events (now), for its item's supervisor and its seal's department (404 else)."""
+    data, _pdf = licence_for_department(instance, licence_id, _department(caller))
+    return Response(json.dumps(data, ensure_ascii=False, default=json_default), media_type="application/json")
+
+
+@supervision.get(
+    "/licences/{licence_id}/pdf", summary="A licence's sealed PDF, for the departments receiving its events"
+)
+def get_licence_document(licence_id: str, instance: InstanceDep, caller: SupervisorDep) -> Response:
+    """The sealed PDF exactly as handed out (its SHA-256 is ``document_sha256`` in the events)."""
+    _data, pdf = licence_for_department(instance, licence_id, _department(caller))
+    return Response(pdf, media_type="application/pdf")
 
 
 # -- findings back ---------------------------------------------------------------------------------------------

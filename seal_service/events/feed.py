@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from seal_service.errors import InvalidInput
+from seal_service.errors import InvalidInput, NotFound
 from seal_service.storage.events_models import SupervisionEvent, SupervisionEventRoute
 
 if TYPE_CHECKING:
@@ -57,3 +57,19 @@ def read_feed(instance: Instance, department: str, *, after: int, limit: int) ->
     with instance.sessions() as session:
         rows = session.execute(query).all()
     return FeedPage(envelopes=tuple(r.envelope for r in rows), next_cursor=rows[-1].seq if rows else after)
+
+
+def licence_for_department(instance: Instance, licence_id: str, department: str) -> tuple[dict[str, object], bytes]:
+    """A licence's event data and its sealed PDF, for a department that receives its events (the supervisor of its
+    item, or the owner of its seal); :class:`NotFound` for any other department (no probing of other licences)."""
+    from seal_service.events.outbox import licence_data, licence_routes
+    from seal_service.storage.models import Licence, LicenceDocument
+
+    with instance.sessions() as session:
+        licence = session.get(Licence, licence_id)
+        if licence is not None:
+            routes, item_name = licence_routes(instance, session, licence)
+            if department in routes:
+                document = session.get(LicenceDocument, licence_id)
+                return licence_data(instance, licence, item_name), document.pdf if document else b""
+    raise NotFound(f"unknown licence {licence_id!r}", field="licence_id")

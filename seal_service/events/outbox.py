@@ -75,7 +75,8 @@ def rfc3339(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _json_default(value: object) -> object:
+def json_default(value: object) -> object:
+    """JSON for times (RFC 3339, UTC) and dates (ISO), as in every event."""
     if isinstance(value, datetime):
         return rfc3339(value)
     if isinstance(value, date):
@@ -160,7 +161,7 @@ def emit(
     }
     if subject is None:
         del envelope["subject"]
-    text = json.dumps(envelope, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+    text = json.dumps(envelope, ensure_ascii=False, separators=(",", ":"), default=json_default)
     session.execute(
         insert(SupervisionEvent).values(seq=seq, id=event_id, type=type, subject=subject, time=at, envelope=text)
     )
@@ -197,8 +198,8 @@ def licence_data(instance: Instance, licence: Licence, item_name: str | None) ->
         "sealed_at": licence.sealed_at,
         "document_sha256": licence.document_sha256,
         "links": {
-            "record": f"{base}/v1/licences/{licence.id}",
-            "pdf": f"{base}/v1/licences/{licence.id}/pdf",
+            "record": f"{base}/v1/supervision/licences/{licence.id}",
+            "pdf": f"{base}/v1/supervision/licences/{licence.id}/pdf",
             "verify": f"{base}/v/{licence.id}",
         },
     }

@@ -93,7 +93,7 @@ def test_a_sealed_licence_is_an_event_with_what_a_supervisor_needs(db_instance, 
     assert data["validity"]["valid_until"] == "2031-12-31"
     assert data["issuing_authority"]["code"] == "jc-bureau"
     assert data["seal_id"] == "jc-bureau-approval" and data["document_sha256"] == sealed.document_sha256
-    assert data["links"]["pdf"].endswith(f"/v1/licences/{sealed.licence_id}/pdf")
+    assert data["links"]["pdf"].endswith(f"/v1/supervision/licences/{sealed.licence_id}/pdf")
     # Routed to the item's supervisor and to the department owning the seal; nobody else.
     assert routes == ["jc-bureau", "jc-market"]
 
