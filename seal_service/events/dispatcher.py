@@ -306,11 +306,18 @@ class Dispatcher:
         for e in events:
             by_subject.setdefault(e.subject or f"#{e.seq}", []).append(e)
 
+        # After a failure no new request starts in this window: a receiver that times out costs one timeout per
+        # connection, not one per event, and the window ends well within the lease.
+        failed = threading.Event()
+
         def run(chain: list[_Event]) -> dict[int, _Outcome]:
             done: dict[int, _Outcome] = {}
             for e in chain:
+                if failed.is_set():
+                    break
                 done[e.seq] = outcome = self._post(row, e)
                 if not outcome.ok:
+                    failed.set()
                     break
             return done
 

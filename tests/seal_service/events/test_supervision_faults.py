@@ -15,6 +15,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import update
 
 from seal_service.events.dispatcher import Dispatcher
 from seal_service.events.receivers import create_subscription, receiver_status
@@ -44,6 +45,9 @@ def fast(sup_instance, monkeypatch):  # type: ignore[no-untyped-def]
 
 
 def _subscribe(instance, behaviour):  # type: ignore[no-untyped-def]
+    # Earlier tests' subscriptions of this module's instance stop here, so each test sees only its own.
+    with instance.writer.begin() as session:
+        session.execute(update(EventReceiver).values(status="disabled", status_reason="earlier test"))
     issued = create_subscription(
         instance, department="jc-market", url="http://127.0.0.1:9/", at=datetime.now(UTC), actor="t"
     )

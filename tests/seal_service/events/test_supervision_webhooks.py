@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from seal_service.api.app import create_app
@@ -48,6 +48,9 @@ def fast(sup_instance, monkeypatch):  # type: ignore[no-untyped-def]
 
 
 def _subscribe(instance, receiver_behaviour=None, department: str = "jc-market"):  # type: ignore[no-untyped-def]
+    # Earlier tests' subscriptions of this module's instance stop here, so each test sees only its own.
+    with instance.writer.begin() as session:
+        session.execute(update(EventReceiver).values(status="disabled", status_reason="earlier test"))
     issued = create_subscription(
         instance, department=department, url="http://127.0.0.1:9/x", at=datetime.now(UTC), actor="t"
     )
