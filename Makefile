@@ -49,9 +49,10 @@ run: deps-run install
 	$(BIN)/seal-service serve --host $(HOST) --port $(PORT)
 
 lint: install-test
-	$(BIN)/ruff check seal_service verifier tests bench
-	$(BIN)/ruff format --check seal_service verifier tests bench
+	$(BIN)/ruff check seal_service verifier tests bench seal_supervise
+	$(BIN)/ruff format --check seal_service verifier tests bench seal_supervise
 	$(BIN)/mypy verifier
+	$(BIN)/mypy --strict seal_supervise
 
 test: deps-test install-test lint
 	$(BIN)/pytest -q
