@@ -117,6 +117,13 @@ def _after_rollback(session: Session) -> None:
     session.info.pop("supervision_events", None)
 
 
+# Core statements built once (the ORM's per-call statement handling cost more than the database work).
+_HEAD = SupervisionEventHead.__table__
+_NEXT_SEQ = update(_HEAD).where(_HEAD.c.id == 1).values(last_seq=_HEAD.c.last_seq + 1).returning(_HEAD.c.last_seq)
+_INSERT_EVENT = insert(SupervisionEvent.__table__)
+_INSERT_ROUTE = insert(SupervisionEventRoute.__table__)
+
+
 def emit(
     session: Session,
     *,
@@ -140,12 +147,8 @@ def emit(
     # The pending change (and its audit entry, which locks the audit chain head) goes to the database first, so
     # every emitting transaction takes the audit lock before the event head lock: no lock-order deadlock.
     session.flush()
-    seq = session.execute(
-        update(SupervisionEventHead)
-        .where(SupervisionEventHead.id == 1)
-        .values(last_seq=SupervisionEventHead.last_seq + 1)
-        .returning(SupervisionEventHead.last_seq)
-    ).scalar_one()
+    connection = session.connection()
+    seq = connection.execute(_NEXT_SEQ).scalar_one()
     event_id = str(uuid.uuid4())
     envelope = {
         "specversion": "1.0",
@@ -162,11 +165,11 @@ def emit(
     if subject is None:
         del envelope["subject"]
     text = json.dumps(envelope, ensure_ascii=False, separators=(",", ":"), default=json_default)
-    session.execute(
-        insert(SupervisionEvent).values(seq=seq, id=event_id, type=type, subject=subject, time=at, envelope=text)
+    connection.execute(
+        _INSERT_EVENT, {"seq": seq, "id": event_id, "type": type, "subject": subject, "time": at, "envelope": text}
     )
     if routes:
-        session.execute(insert(SupervisionEventRoute), [{"department": d, "seq": seq} for d in routes])
+        connection.execute(_INSERT_ROUTE, [{"department": d, "seq": seq} for d in routes])
     session.info["supervision_events"] = True
     return EmittedEvent(seq=seq, id=event_id, type=type, departments=tuple(routes), envelope=text)
 
