@@ -193,3 +193,40 @@ def test_the_cli_lists_and_resolves_without_action(sup_instance, client, licence
     assert last["type"] == "cn.gov.approval.finding.resolved" and last["data"]["resolution"] == "none"
     assert main(["findings", "resolve", finding["id"], "--action", "revoke", "--reason", "again"]) == 2
     assert main(["findings", "resolve", "FNOPE", "--action", "none", "--reason", "x"]) == 2
+
+
+def test_a_failed_commit_files_nothing_and_resolves_nothing(sup_instance, licence_pdf) -> None:  # type: ignore[no-untyped-def]
+    from seal_service.events.findings import file_finding, resolve_finding
+    from tests.seal_service.events.test_supervision_outbox import _FailCommit
+
+    licence_id = _licence(sup_instance, licence_pdf)
+    before = _counts(sup_instance)
+    kwargs = {"department": "jc-market", "licence_id": licence_id, "kind": "violation-found", "text": "x"}
+    with _FailCommit(), pytest.raises(RuntimeError):
+        file_finding(sup_instance, at=datetime.now(UTC), actor="t", **kwargs)  # type: ignore[arg-type]
+    assert _counts(sup_instance) == before
+    finding = file_finding(sup_instance, at=datetime.now(UTC), actor="t", **kwargs)  # type: ignore[arg-type]
+    with _FailCommit(), pytest.raises(RuntimeError):
+        resolve_finding(sup_instance, finding.id, action="none", reason="无需处理", at=datetime.now(UTC), actor="t")
+    with sup_instance.sessions() as session:
+        assert session.get(Finding, finding.id).status == "open"
+    assert [e["type"] for e in _events_of(sup_instance, licence_id)][-1] == "cn.gov.approval.finding.filed"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("get", "/v1/supervision/findings?status=closed", None, "status"),
+        ("post", "/v1/supervision/findings/FX/resolve", {"action": "close", "reason": "x"}, "action"),
+        ("post", "/v1/supervision/findings/FX/resolve", {"action": "none"}, "reason"),
+        ("post", "/v1/supervision/findings/FX/resolve", {"action": "none", "reason": ""}, "reason"),
+        ("post", "/v1/supervision/findings/FNOPE/resolve", {"action": "none", "reason": "x"}, "finding"),
+    ],
+)
+def test_bad_queue_requests_name_the_field(sup_instance, client, method, path, body, field) -> None:  # type: ignore[no-untyped-def]
+    response = getattr(client, method)(
+        path, headers=bearer(sup_instance, "operator"), **({"json": body} if body else {})
+    )
+    assert 400 <= response.status_code < 500
+    problem = response.json()
+    assert problem.get("field") == field or problem.get("errors", [{}])[0].get("field") == field, problem
