@@ -1,5 +1,6 @@
 """Fixtures of the supervision tests: an instance of their own per database backend (events, subscriptions and
-findings never reach other tests), API keys of each role, and a quick way to write events."""
+findings never reach other tests; the supervision modules share it and read only past their own cursors), API keys
+of each role, and a quick way to write events."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from tests.conftest import make_instance, make_settings
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def sup_instance(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """An initialised instance (SQLite file or a fresh PostgreSQL database) with no dispatcher running."""
     home = tmp_path_factory.mktemp("supervision")

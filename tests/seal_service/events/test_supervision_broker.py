@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 import pika
 import pytest
+from sqlalchemy import update
 
 from seal_service.events.dispatcher import Dispatcher
 from seal_service.events.receivers import BROKER_ID, ensure_broker_receiver, receiver_status
@@ -70,12 +71,20 @@ def broker_instance(sup_instance, monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setattr(sup_instance.settings, "webhook_timeout_seconds", 2.0)
     ensure_broker_receiver(sup_instance, at=datetime.now(UTC))
     # Start each test from the newest event (the relay row is shared by the tests of this module).
-    from seal_service.events.receivers import replay
-    from seal_service.storage.events_models import SupervisionEventHead
+    from seal_service.events.receivers import enable, replay
+    from seal_service.storage.events_models import EventReceiver, SupervisionEventHead
 
     with sup_instance.sessions() as session:
         newest = session.get(SupervisionEventHead, 1).last_seq
     replay(sup_instance, BROKER_ID, after=newest, at=datetime.now(UTC), actor="t")
+    enable(sup_instance, BROKER_ID, at=datetime.now(UTC), actor="t")
+    # The webhook subscriptions of other tests stay out of these dispatchers' way.
+    with sup_instance.writer.begin() as session:
+        session.execute(
+            update(EventReceiver)
+            .where(EventReceiver.kind == "webhook")
+            .values(status="disabled", status_reason="broker test")
+        )
     yield sup_instance
     consumer = pika.BlockingConnection(pika.URLParameters(BROKER))
     consumer.channel().exchange_delete(exchange)
