@@ -174,7 +174,7 @@ def live_leg(args: argparse.Namespace, pdf: bytes, tmp: Path) -> None:
     port = free_port()
     exchange = f"bench-supervision-{secrets.token_hex(3)}"
     settings = make_settings(
-        tmp / "live",
+        tmp / "instance",
         database_url=args.database_url,
         public_url=f"http://127.0.0.1:{port}",
         publication_interval_seconds=0,
@@ -230,7 +230,8 @@ def backlog_leg(args: argparse.Namespace, tmp: Path) -> None:
     extra: dict[str, object] = {"publication_interval_seconds": 0, "dispatcher": False}
     if args.broker:
         extra.update(broker_url=args.broker, broker_exchange=exchange)
-    settings = make_settings(tmp / "backlog", database_url=args.database_url, **extra)
+    # One home for both legs: on PostgreSQL they share the database, whose PKI rows name the home's key files.
+    settings = make_settings(tmp / "instance", database_url=args.database_url, **extra)
     instance = make_instance(settings)
     issued = create_subscription(
         instance, department="jc-market", url="http://127.0.0.1:9/", at=datetime.now(UTC), actor="bench"
@@ -258,7 +259,8 @@ def backlog_leg(args: argparse.Namespace, tmp: Path) -> None:
         # One channel at a time: the other receiver is parked meanwhile.
         with instance.writer.begin() as session:
             for row in session.query(EventReceiver):
-                row.status = "active" if (row.kind == kind) else "disabled"
+                ours = row.id == issued.id if kind == "webhook" else row.kind == "broker"
+                row.status = "active" if ours else "disabled"
         dispatcher = Dispatcher(instance)
         start, cpu = time.perf_counter(), time.process_time()
         while True:
