@@ -50,8 +50,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Events taken per receiver and pass.
+#: Events taken per receiver and pass (the broker takes more: its confirms are awaited together per window).
 WINDOW = 200
+BROKER_WINDOW = 1000
 #: Parallel webhook requests per receiver (different licences).
 PARALLEL = 8
 
@@ -84,8 +85,9 @@ class PassReport:
 
 def backoff(attempts: int, *, base: float, ceiling: float, rng: random.Random | None = None) -> float:
     """Seconds to wait after ``attempts`` failures: ``base * 2**(attempts-1)`` capped, with jitter in [1/2, 1]."""
-    delay = min(ceiling, base * 2 ** max(0, attempts - 1))
-    return delay * (0.5 + (rng or random).random() / 2)
+    delay: float = min(ceiling, base * 2 ** max(0, attempts - 1))
+    jitter: float = (rng or random).random()
+    return delay * (0.5 + jitter / 2)
 
 
 class Dispatcher:
@@ -220,7 +222,7 @@ class Dispatcher:
                     select(SupervisionEvent)
                     .where(SupervisionEvent.seq > row.cursor)
                     .order_by(SupervisionEvent.seq)
-                    .limit(WINDOW)
+                    .limit(BROKER_WINDOW)
                 ).scalars()
                 found = [_Event(e.seq, e.id, e.type, e.subject, e.envelope) for e in events]
                 if not found:
@@ -372,7 +374,7 @@ class Dispatcher:
                 values.update(next_attempt_at=now + timedelta(seconds=delay))
         with self._instance.writer.begin() as session:
             # Only while the lease is ours: a node that lost it (it ran over) must not move another node's cursor.
-            changed = session.execute(
+            changed = session.execute(  # type: ignore[attr-defined]
                 update(EventReceiver)
                 .where(EventReceiver.id == row.id, EventReceiver.lease_owner == self.owner)
                 .values(**values)

@@ -26,9 +26,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import event, insert, update
+from sqlalchemy import Table, event, insert, update
 from sqlalchemy.orm import Session
 
 from seal_service.errors import InvalidInput, NotFound
@@ -118,10 +118,10 @@ def _after_rollback(session: Session) -> None:
 
 
 # Core statements built once (the ORM's per-call statement handling cost more than the database work).
-_HEAD = SupervisionEventHead.__table__
+_HEAD = cast(Table, SupervisionEventHead.__table__)
 _NEXT_SEQ = update(_HEAD).where(_HEAD.c.id == 1).values(last_seq=_HEAD.c.last_seq + 1).returning(_HEAD.c.last_seq)
-_INSERT_EVENT = insert(SupervisionEvent.__table__)
-_INSERT_ROUTE = insert(SupervisionEventRoute.__table__)
+_INSERT_EVENT = insert(cast(Table, SupervisionEvent.__table__))
+_INSERT_ROUTE = insert(cast(Table, SupervisionEventRoute.__table__))
 
 
 def emit(

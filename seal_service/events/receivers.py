@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from seal_service.errors import InvalidInput, NotFound
 from seal_service.events.signing import new_secret
@@ -82,9 +83,9 @@ def _check_url(url: str) -> str:
     return url
 
 
-def last_seq(session: object) -> int:
+def last_seq(session: Session) -> int:
     """The newest committed sequence number."""
-    return int(session.scalar(select(SupervisionEventHead.last_seq).where(SupervisionEventHead.id == 1)) or 0)  # type: ignore[attr-defined]
+    return int(session.scalar(select(SupervisionEventHead.last_seq).where(SupervisionEventHead.id == 1)) or 0)
 
 
 def create_subscription(
@@ -131,7 +132,9 @@ def ensure_broker_receiver(instance: Instance, *, at: datetime) -> None:
         return
     with instance.writer.begin() as session:
         row = session.get(EventReceiver, BROKER_ID)
-        shown = urlsplit(url)._replace(netloc=urlsplit(url).hostname or "").geturl()  # never store credentials
+        parts = urlsplit(url)
+        host = f"{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+        shown = parts._replace(netloc=host).geturl()  # never store the credentials
         if row is None:
             session.add(
                 EventReceiver(
@@ -151,7 +154,7 @@ def ensure_broker_receiver(instance: Instance, *, at: datetime) -> None:
             )
 
 
-def _backlog(session: object, row: EventReceiver) -> int:
+def _backlog(session: Session, row: EventReceiver) -> int:
     if row.kind == "broker":
         query = select(func.count()).select_from(SupervisionEvent).where(SupervisionEvent.seq > row.cursor)
     else:
@@ -160,11 +163,11 @@ def _backlog(session: object, row: EventReceiver) -> int:
             .select_from(SupervisionEventRoute)
             .where(SupervisionEventRoute.department == row.department, SupervisionEventRoute.seq > row.cursor)
         )
-    return int(session.scalar(query) or 0)  # type: ignore[attr-defined]
+    return int(session.scalar(query) or 0)
 
 
-def _status(session: object, row: EventReceiver) -> ReceiverStatus:
-    dead = session.scalars(  # type: ignore[attr-defined]
+def _status(session: Session, row: EventReceiver) -> ReceiverStatus:
+    dead = session.scalars(
         select(DeadLetter.seq).where(DeadLetter.receiver_id == row.id).order_by(DeadLetter.seq)
     ).all()
     return ReceiverStatus(
