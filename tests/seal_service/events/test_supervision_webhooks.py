@@ -37,7 +37,7 @@ class Clock:
 def fast(sup_instance, monkeypatch):  # type: ignore[no-untyped-def]
     """Small timeouts and backoffs for these tests."""
     for name, value in {
-        "webhook_timeout_seconds": 1.0,
+        "webhook_timeout_seconds": 10.0,  # no timeouts here, even on a loaded machine (the fault tests do those)
         "webhook_backoff_seconds": 1.0,
         "webhook_backoff_max_seconds": 8.0,
         "webhook_retry_seconds": 60.0,
@@ -185,9 +185,12 @@ def test_410_disables_the_subscription_until_enabled(fast) -> None:  # type: ign
         receiver.stop()
 
 
-def test_one_node_at_a_time_delivers_a_subscription(fast) -> None:  # type: ignore[no-untyped-def]
+def test_one_node_at_a_time_delivers_a_subscription(fast, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Three dispatchers (nodes) race over one subscription: every event is delivered exactly once (no failures,
     so no redeliveries), in order per licence, and a held lease keeps the others out."""
+    # A generous timeout and lease: on a loaded machine a 1 s timeout would fail deliveries (and redeliver).
+    monkeypatch.setattr(fast.settings, "webhook_timeout_seconds", 10.0)
+    monkeypatch.setattr(fast.settings, "dispatcher_lease_seconds", 60.0)
     issued, receiver = _subscribe(fast)
     nodes = [Dispatcher(fast, owner=f"node-{i}") for i in range(3)]
     try:
@@ -202,6 +205,7 @@ def test_one_node_at_a_time_delivers_a_subscription(fast) -> None:  # type: igno
         for t in threads:
             t.join()
         _drain(nodes[0])
+        assert receiver_status(fast, issued.id)[0].attempts == 0  # no failure happened
         check_delivery(receiver.accepted, ids)
         assert sorted(a.webhook_id for a in receiver.accepted) == sorted(ids)
     finally:
@@ -271,3 +275,22 @@ def test_the_cli_manages_subscriptions(fast, monkeypatch, capsys) -> None:  # ty
     assert main(["subscriptions", "create", "--department", "jc-market", "--url", "mailto:x"]) == 2
     assert "(url)" in capsys.readouterr().err
     assert main(["subscriptions", "enable", "wh_missing"]) == 2
+
+
+def test_serve_runs_the_dispatcher(fast, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The app's lifespan starts a dispatcher: an event committed while the server runs is delivered without anyone
+    calling it, and it stops with the server."""
+    from tests.support.server import LiveServer
+
+    monkeypatch.setattr(fast.settings, "dispatcher", True)
+    monkeypatch.setattr(fast.settings, "dispatcher_poll_seconds", 0.2)
+    _issued, receiver = _subscribe(fast)
+    server = LiveServer(fast, free_port())
+    server.start()
+    try:
+        ids = write_events(fast, ["A", "B", "A"])
+        receiver.wait_for(lambda: {a.webhook_id for a in receiver.accepted} >= set(ids), timeout=20)
+        check_delivery(receiver.accepted, ids)
+    finally:
+        server.stop()
+        receiver.stop()
