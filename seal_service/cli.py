@@ -38,6 +38,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "seal_service.commands.documents",
     "seal_service.commands.complaints",
     "seal_service.commands.backup",
+    "seal_service.commands.supervision",
 )
 
 

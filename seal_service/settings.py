@@ -153,6 +153,23 @@ class Settings(BaseSettings):
             "holder process on this host is gone)."
         ),
     )
+    # Supervision link (seal_service.events; docs/supervision.md).
+    broker_url: str | None = Field(
+        default=None, description="AMQP URL of the RabbitMQ broker events are published to; none = no broker."
+    )
+    broker_exchange: str = Field(default="supervision", description="Durable topic exchange of supervision events.")
+    dispatcher: bool = Field(default=True, description="Run the event dispatcher inside `serve`.")
+    dispatcher_poll_seconds: float = Field(default=0.5, gt=0, description="Idle poll interval of the dispatcher.")
+    dispatcher_lease_seconds: float = Field(
+        default=30, gt=0, description="How long a node holds a receiver; a crashed node's receivers move on after it."
+    )
+    webhook_timeout_seconds: float = Field(default=10, gt=0, description="Timeout of one webhook delivery.")
+    webhook_backoff_seconds: float = Field(default=5, gt=0, description="First retry delay (doubles, with jitter).")
+    webhook_backoff_max_seconds: float = Field(default=3600, gt=0, description="Longest retry delay.")
+    webhook_retry_seconds: float = Field(
+        default=24 * 3600, gt=0, description="How long an event is retried before it becomes a dead letter."
+    )
+    finding_attachment_max_bytes: int = Field(default=10 * 1024 * 1024, description="Largest finding attachment.")
 
     @classmethod
     def settings_customise_sources(

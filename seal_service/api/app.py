@@ -21,6 +21,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "seal_service.api.licence_page",
     "seal_service.api.offline_docs",
     "seal_service.api.public_site",
+    "seal_service.api.supervision",
 )
 
 

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from seal_service.catalogue import Catalogue
 from seal_service.errors import InvalidInput
+from seal_service.events.outbox import memorandum_recorded
 from seal_service.memoranda import (
     Memorandum,
     Retirement,
@@ -343,6 +344,15 @@ def record_memorandum(
                     "reference": reference,
                 },
             )
+        )
+        memorandum_recorded(
+            session,
+            instance,
+            memorandum=row,
+            retired_seals=retired_seals,
+            retires_on=retires.day if retires is not None else None,
+            cut_over_at=cut_over,
+            at=at,
         )
         memo = _memorandum(row)
     instance.revocation.changed()

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from seal_service.appearance.stamp import StampText
 from seal_service.catalogue import CatalogueItem
 from seal_service.errors import InvalidInput, NotAuthorised, NotFound, SealNotUsable, SealServiceError
+from seal_service.events.outbox import EventType, licence_event
 from seal_service.identifiers import HOLDER_CODE_TYPES, check_holder_code, licence_identifier
 from seal_service.instance import Instance
 from seal_service.public.numbering import ensure_number_free, licence_number_guard, reserve_licence_number
@@ -293,6 +294,7 @@ def seal_licence(
         if claim is not None:
             session.flush()
             complete_in(session, claim, licence_id)
+        licence_event(session, instance, session.get(Licence, licence_id), EventType.LICENCE_SEALED, at=at)
     checkpoint_if_due(instance, entry.seq, at=at)
     return SealedLicence(
         licence_id=licence_id,
@@ -347,6 +349,13 @@ _TRANSITIONS = {
 _DONE = {LicenceAction.CANCEL: "cancelled"}
 
 
+_STATUS_EVENTS = {
+    LicenceAction.REVOKE: EventType.LICENCE_REVOKED,
+    LicenceAction.SUSPEND: EventType.LICENCE_SUSPENDED,
+    LicenceAction.REINSTATE: EventType.LICENCE_REINSTATED,
+}
+
+
 def change_licence_status(
     instance: Instance,
     licence_id: str,
@@ -384,6 +393,7 @@ def change_licence_status(
             licence_id=licence.id,
             details={"status": target.value},
         )
+        licence_event(session, instance, licence, _STATUS_EVENTS[action], at=at, extra={"reason": reason})
         session.flush()
         return licence
 

@@ -248,6 +248,9 @@ class AuditEntry(Base):
     """SHA-256(prev_hash || canonical JSON of this entry), hex."""
 
 
+# Supervision events, receivers and findings (seal_service.events).
+from seal_service.storage import events_models as _events_models  # noqa: E402, F401
+
 # The audit hash chain hooks into AuditEntry inserts; importing it here makes sure it is always registered.
 from seal_service.storage import jobs_models as _jobs_models  # noqa: E402, F401
 from seal_service.storage import keys_models as _keys_models  # noqa: E402, F401
