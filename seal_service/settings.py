@@ -112,6 +112,16 @@ class Settings(BaseSettings):
     signing_threads: int = Field(
         default=0, ge=0, description="Sealing threads per API worker when signing_processes is 0; 0 = one per core."
     )
+    log_enabled: bool = Field(
+        default=True, description="Record every sealing and status change in the issuance log (seal_service.log)."
+    )
+    log_sequence_delay_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="Longest time a new log entry waits before it is in a signed checkpoint."
+    )
+    log_origin: str | None = Field(
+        default=None,
+        description="Origin (and key name) of the issuance log; default: the public URL without scheme + /log.",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -616,7 +616,9 @@ class Cosignature:
     timestamp: int
 
 
-def verify_cosignatures(note: Note, witnesses: Sequence[NoteVerifier], *, quorum: int) -> tuple[Cosignature, ...]:
+def verify_cosignatures(
+    note: Note, witnesses: Sequence[NoteVerifier], *, quorum: int, log_key: NoteVerifier | None = None
+) -> tuple[Cosignature, ...]:
     """The valid cosignatures of known witnesses; raises unless at least ``quorum`` distinct witnesses cosigned.
 
     A known witness's bad cosignature is an error (signed-note: SHOULD reject); unknown witnesses are ignored,

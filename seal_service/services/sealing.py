@@ -28,6 +28,7 @@ from seal_service.catalogue import CatalogueItem
 from seal_service.errors import InvalidInput, NotAuthorised, NotFound, SealNotUsable, SealServiceError
 from seal_service.identifiers import licence_identifier
 from seal_service.instance import Instance
+from seal_service.log.leaves import log_licence_sealed, log_licence_status
 from seal_service.services.audit import checkpoint_if_due, record
 from seal_service.services.lifecycle import LifecycleState
 from seal_service.signing.documents import inspect_pdf
@@ -218,6 +219,7 @@ def seal_licence(
         _check_authorised(item, authority, at)
         material = load_material(instance, seal, cert)
         authority_id, credit_code, jurisdiction = authority.id, authority.credit_code, authority.jurisdiction_code
+        authority_code, certificate_der = authority.code, cert.certificate_der
         seal_name = seal.name
     # (2) the document: a real, intact, unsigned PDF without active content.
     inspect_pdf(pdf, max_bytes=instance.settings.max_upload_bytes)
@@ -280,6 +282,16 @@ def seal_licence(
                 "document_sha256": digest,
                 "certificate_serial": format(material.certificate.serial_number, "x"),
             },
+        )
+        log_licence_sealed(
+            session,
+            instance.settings,
+            licence_id=licence_id,
+            document_sha256=digest,
+            certificate_der=certificate_der,
+            item=item.code,
+            authority=authority_code,
+            at=at,
         )
     checkpoint_if_due(instance, entry.seq, at=at)
     return SealedLicence(
@@ -366,6 +378,14 @@ def change_licence_status(
             seal_id=licence.seal_id,
             licence_id=licence.id,
             details={"status": target.value},
+        )
+        log_licence_status(
+            session,
+            instance.settings,
+            licence_id=licence.id,
+            action=action.value,
+            authority=licence.authority.code,
+            at=at,
         )
         session.flush()
         return licence
