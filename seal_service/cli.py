@@ -36,6 +36,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "seal_service.commands.apikeys",
     "seal_service.commands.keys",
     "seal_service.commands.lifecycle",
+    "seal_service.commands.log",
 )
 
 

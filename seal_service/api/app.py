@@ -19,6 +19,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "seal_service.api.lifecycle",
     "seal_service.api.verify",
     "seal_service.api.licence_page",
+    "seal_service.api.transparency",
 )
 
 
@@ -45,4 +46,5 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
     # Feature areas add their routers here, one line each (module with a ``router`` attribute).
     for module_name in ROUTER_MODULES:
         app.include_router(importlib.import_module(module_name).router)
+    importlib.import_module("seal_service.api.transparency").install(app)  # the log's sequencer runs in serve
     return app
