@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     log_sequence_delay_seconds: float = Field(
         default=1.0, gt=0, le=60, description="Longest time a new log entry waits before it is in a signed checkpoint."
     )
+    log_witness_quorum: int = Field(
+        default=0, ge=0, description="Cosignatures of distinct witnesses the trust bundle asks verifiers to require."
+    )
     log_origin: str | None = Field(
         default=None,
         description="Origin (and key name) of the issuance log; default: the public URL without scheme + /log.",

@@ -160,6 +160,7 @@ CHECK_ORDER = (
     "seal-lifecycle",
     "licence-identity",
     "licence-status",
+    "licence-log",
 )
 
 
