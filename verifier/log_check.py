@@ -75,6 +75,9 @@ def check_log(
     if not licence_id:
         return _with(report, Check(CHECK, CheckOutcome.SKIPPED, "the document names no licence id"))
     receipt = receipts.get(licence_id)
+    issuer = licence.get("service_url", "").rstrip("/")
+    if receipt is None and online is not None and issuer and issuer != online.base:
+        return _with(report, Check(CHECK, CheckOutcome.SKIPPED, "the stamp names a licence of another service"))
     try:
         if receipt is None and online is not None:
             receipt = online.receipt(licence_id)
