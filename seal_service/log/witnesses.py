@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from seal_service.errors import InvalidInput, NotFound, StateConflict
 from seal_service.instance import Instance
+from seal_service.log.keys import log_verifiers
 from seal_service.storage.log_models import LogCheckpoint, LogCosignature, LogWitness
 from verifier.tlog import (
     SIG_COSIGNATURE_ED25519,
@@ -89,6 +90,11 @@ def accept_cosignatures(instance: Instance, data: bytes, *, at: datetime) -> tup
     if signed is None or parse_note(signed).text != note.text:
         raise NotFound(f"the log signed no such checkpoint of size {checkpoint.size}", field="body")
     known = {(w.name, w.key_id) for w in witnesses}
+    with instance.sessions() as session:
+        log_keys = {(v.name, v.key_id) for v in log_verifiers(session)}
+    strangers = sorted({s.name for s in note.signatures if (s.name, s.key_id) not in known | log_keys})
+    if strangers:
+        raise InvalidInput(f"cosignature(s) by unknown witness key(s): {', '.join(strangers)}", field="body")
     lines = [s for s in note.signatures if (s.name, s.key_id) in known]
     if not lines:
         raise InvalidInput("the note carries no cosignature of a registered witness", field="body")

@@ -231,3 +231,134 @@ def test_a_forked_log_is_detected_against_the_pinned_checkpoint(served, licence_
     body = _wait_in_log(server, later.licence_id)
     grown = parse_checkpoint(parse_note(str(body["checkpoint"]).encode()).text)
     assert check_pin(policy, grown, OnlineLog(server.url).consistency) == "consistent"
+
+
+def _cli(argv: list[str], instance) -> int:  # type: ignore[no-untyped-def]
+    import os
+
+    from seal_service.cli import main as seal_service_main
+
+    saved = dict(os.environ)
+    os.environ.update(
+        SEAL_HOME=str(instance.settings.home),
+        SEAL_DATABASE_URL=instance.settings.resolved_database_url,
+        SEAL_PUBLIC_URL=instance.settings.public_url,
+        SEAL_KEY_PASSPHRASE="test-passphrase-not-secret",
+    )
+    try:
+        return seal_service_main(argv)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def test_witness_cosigns_and_refuses_a_fork(served, licence_pdf, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from verifier.tlog import CosignatureError, open_checkpoint, sign_cosignature
+    from verifier.witness import main as seal_witness
+
+    instance, server = served
+    key_file = tmp_path / "witness.pem"
+    assert seal_witness(["keygen", "--name", "scj.example/witness", "--key", str(key_file)]) == 0
+    vkey = capsys.readouterr().out.strip()
+    assert _cli(["witnesses", "add", "--department", "140500-SCJ", "--public-key", vkey], instance) == 0
+    assert _cli(["witnesses", "add", "--department", "140500-SCJ", "--public-key", "not-a-key"], instance) == 2
+    sealed = _seal(instance, licence_pdf)
+    _wait_in_log(server, sealed.licence_id)
+    log_vkey = signing_key(instance).verifier.vkey
+    state = tmp_path / "witness-state.json"
+    args = ["cosign", "--service", server.url, "--key", str(key_file), "--name", "scj.example/witness"]
+    args += ["--log-key", log_vkey, "--state", str(state)]
+    assert seal_witness(args) == 0, capsys.readouterr().err
+    # The service publishes the cosigned checkpoint; a k-of-n policy of 1 of 1 accepts it.
+    _, note, _ = _get(f"{server.url}/log/checkpoint")
+    witness = parse_vkey(vkey)
+    opened = open_checkpoint(note, log_key=signing_key(instance).verifier, witnesses=[witness], quorum=1)
+    assert [c.witness for c in opened.cosignatures] == ["scj.example/witness"]
+    # A later, consistent checkpoint is cosigned again.
+    later = _seal(instance, licence_pdf)
+    _wait_in_log(server, later.licence_id)
+    assert seal_witness(args) == 0
+    # A state that says it cosigned another root at this size: the witness refuses (fork), exit 4, evidence kept.
+    data = json.loads(state.read_text())
+    data["root"] = base64.b64encode(bytes(32)).decode()
+    state.write_text(json.dumps(data))
+    _seal(instance, licence_pdf)
+    time.sleep(0.6)
+    assert seal_witness(args) == 4
+    assert "REFUSED" in capsys.readouterr().err and list(tmp_path.glob("witness-state.json.refused-*"))
+    # A cosignature by a witness the service does not know is refused, and a verifier requiring one ignores it.
+    stranger = Ed25519PrivateKey.generate()
+    text = parse_note(note).text
+    line = sign_cosignature(text, "stranger.example/witness", stranger, timestamp=int(time.time()))
+    request = urllib.request.Request(f"{server.url}/v1/log/cosignatures", data=note + line.line.encode(), method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 422 or refused.value.code == 400
+    stranger_only = Note(text, (parse_note(note).signatures[0], line))
+    with pytest.raises(CosignatureError, match=r"requires 1; signatures by unknown keys ignored: stranger\.example"):
+        open_checkpoint(stranger_only.encode(), log_key=signing_key(instance).verifier, witnesses=[witness], quorum=1)
+
+
+def test_monitor_follows_the_log_and_keeps_evidence(served, licence_pdf, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select, update
+
+    from seal_service.log.leaves import append_entry
+    from seal_service.storage.log_models import LogEntryRecord
+    from verifier.log_entry import EntryKind, LogEntry, format_time
+    from verifier.monitor import main as seal_monitor
+
+    instance, server = served
+    sealed = _seal(instance, licence_pdf)
+    _wait_in_log(server, sealed.licence_id)
+    root, bundle = _files(instance, tmp_path)
+    state = tmp_path / "monitor"
+    args = ["--service", server.url, "--trust-bundle", str(bundle), "--trust-root", str(root), "--state", str(state)]
+    assert seal_monitor([*args, "--once"]) == 0, capsys.readouterr()
+    # An entry made with a certificate nobody knows: a JSONL alert, exit 1.
+    with instance.writer.begin() as session:
+        entry = LogEntry(
+            kind=EntryKind.SEALED,
+            licence="LSECRET",
+            document_sha256="0" * 64,
+            certificate_sha256="f" * 64,
+            item="JC-001",
+            authority="140500-SPJ",
+            at=format_time(datetime.now(UTC)),
+        )
+        append_entry(session, entry, licence_id="LSECRET")
+    time.sleep(0.6)
+    capsys.readouterr()
+    assert seal_monitor([*args, "--once"]) == 1
+    [alert] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert alert["alert"] == "unknown-seal-certificate" and "LSECRET" in alert["message"]
+    # Watching one department only: the bureau's entry is not its business.
+    _seal(instance, licence_pdf)
+    time.sleep(0.6)
+    assert seal_monitor([*args, "--once", "--department", "140500-SCJ"]) == 0
+    # A forked log: the state holds a checkpoint of the current size with another root, signed by the log key.
+    accepted = (state / "checkpoint").read_bytes()
+    current = parse_checkpoint(parse_note(accepted).text)
+    fork = Checkpoint(current.origin, current.size, bytes(32))
+    key = signing_key(instance)
+    (state / "checkpoint").write_bytes(Note(fork.text, (sign_note(fork.text, fork.origin, key.private_key),)).encode())
+    capsys.readouterr()
+    assert seal_monitor([*args, "--once"]) == 4
+    [alert] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert alert["alert"] == "log-forked" and Path(alert["evidence"], "served").exists()
+    (state / "checkpoint").write_bytes(accepted)
+    # A leaf altered in the database: the entry no longer matches the tree the tiles and checkpoint commit to.
+    (state / "checkpoint").unlink()
+    with instance.writer.begin() as session:
+        idx = session.scalar(select(LogEntryRecord.idx).where(LogEntryRecord.licence_id == sealed.licence_id))
+        original = session.scalar(select(LogEntryRecord.entry).where(LogEntryRecord.idx == idx))
+        session.execute(
+            update(LogEntryRecord).where(LogEntryRecord.idx == idx).values(entry=original.replace(b"JC-001", b"JC-002"))
+        )
+    try:
+        capsys.readouterr()
+        assert seal_monitor([*args, "--once"]) == 4
+        [alert] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert alert["alert"] == "bad-tiles" and f"entry {idx} does not hash" in alert["message"]
+    finally:
+        with instance.writer.begin() as session:
+            session.execute(update(LogEntryRecord).where(LogEntryRecord.idx == idx).values(entry=original))
