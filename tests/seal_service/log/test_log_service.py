@@ -155,3 +155,29 @@ def test_concurrent_sequencers_never_lose_or_duplicate(log_instance) -> None:  #
     assert sorted(mine) == sorted(e.encode() for e in entries)  # each exactly once
     assert state.size == len(rows)
     assert state.root == root_of([leaf_hash(r.entry) for r in rows])  # tiles agree with a fresh computation
+
+
+def test_a_memorandum_that_retires_a_seal_logs_each_of_its_certificates(log_instance) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from seal_service.memoranda import china_day, cut_over_instant
+    from seal_service.services.lifecycle import record_memorandum
+
+    now = datetime.now(UTC)
+    day = china_day(now) + timedelta(days=5)
+    outcome = record_memorandum(
+        log_instance, department="jc-market", bureau="jc-bureau", items=["JC-004"], effective_on=day, at=now, actor="t"
+    )
+    assert outcome.retired_seals == ("jc-market-approval",)
+    sequence_all(log_instance)
+    with log_instance.sessions() as session:
+        entries = [
+            decode_entry(e)
+            for e in session.scalars(select(LogEntryRecord.entry).where(LogEntryRecord.kind == "seal-retired"))
+        ]
+        certs = session.scalars(
+            select(SealCertificate.certificate_der).where(SealCertificate.seal_id == "jc-market-approval")
+        ).all()
+    assert {e.certificate_sha256 for e in entries} == {hashlib.sha256(c).hexdigest() for c in certs}
+    assert all(e.seal == "jc-market-approval" and e.authority == "jc-market" for e in entries)
+    assert {e.at for e in entries} == {format_time(cut_over_instant(day))}
