@@ -205,6 +205,18 @@ def test_a_licence_sealed_outside_the_record_is_a_loud_failure(served, licence_p
     assert code == 1 and report["verdict"] == "invalid"
     assert "WARNING: sealed outside the record" in report["messages"][0]  # type: ignore[index]
     assert report["licence"]["log"] == "outside-record"  # type: ignore[index]
+    # The QR page says it too, once the sequencing delay is long past.
+    from datetime import timedelta
+
+    from seal_service.api.licence_page import render_licence_page
+
+    later = datetime.now(UTC) + timedelta(minutes=2)
+    _, page = render_licence_page(instance, sealed.licence_id, lang="en", at=later)
+    assert 'data-log="outside-record"' in page and "sealed outside the record" in page
+    honest = _seal(instance, licence_pdf)
+    _wait_in_log(server, honest.licence_id)
+    _, page = render_licence_page(instance, honest.licence_id, lang="en", at=later)
+    assert 'data-log="included"' in page and "In the issuance log (entry " in page
 
 
 def test_a_forked_log_is_detected_against_the_pinned_checkpoint(served, licence_pdf, tmp_path) -> None:  # type: ignore[no-untyped-def]
