@@ -83,7 +83,7 @@ def inclusion_for_licence(instance: Instance, licence_id: str) -> InclusionProof
         if row is None:
             raise NotFound(f"licence {licence_id!r} is not in the log (unknown, or not sequenced yet)", field="licence")
         size = _best_size(session, row.idx, current_size(session))
-        reader = hash_reader(session, size)
+        reader = hash_reader(session, size, prefetch=(row.idx,))
         proof = tuple(inclusion_proof(row.idx, size, reader.subtree))
         return InclusionProof(
             licence_id=licence_id,
@@ -103,7 +103,8 @@ def consistency_between(instance: Instance, old_size: int, new_size: int) -> tup
             raise InvalidInput(f"to must be between 0 and the log size {size}", field="to")
         if not 0 <= old_size <= new_size:
             raise InvalidInput(f"from must be between 0 and to ({new_size})", field="from")
-        return tuple(consistency_proof(old_size, new_size, hash_reader(session, new_size).subtree))
+        reader = hash_reader(session, new_size, prefetch=(max(old_size - 1, 0),))
+        return tuple(consistency_proof(old_size, new_size, reader.subtree))
 
 
 def licence_receipt(instance: Instance, licence_id: str) -> TlogProof:

@@ -12,15 +12,19 @@ what makes ``tile/<L>/<N>.p/<W>`` immutable.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from seal_service.errors import NotFound
 from seal_service.storage.log_models import LogEntryRecord, LogTile
 from verifier.tlog import (
     HASH_SIZE,
+    TILE_HEIGHT,
     TILE_WIDTH,
     TileHashReader,
     TileRef,
@@ -89,13 +93,89 @@ def entry_bundle(session: Session, ref: TileRef, *, size: int) -> bytes:
     return encode_entry_bundle(rows)
 
 
-def hash_reader(session: Session, size: int, overlay: dict[tuple[int, int], bytes] | None = None) -> TileHashReader:
-    """A :class:`TileHashReader` over the stored tiles (``overlay``: tiles written but not yet flushed)."""
+def _tiles_on_paths(size: int, indexes: Iterable[int]) -> set[tuple[int, int]]:
+    """Tiles holding the ancestors of ``indexes`` and of the last leaf, at every level: those a proof reads."""
+    wanted: set[tuple[int, int]] = set()
+    for index in {*indexes, size - 1}:
+        level = 0
+        while (size >> (TILE_HEIGHT * level)) > 0:
+            wanted.add((level, (index >> (TILE_HEIGHT * level)) // TILE_WIDTH))
+            level += 1
+    return wanted
+
+
+class _TileCache:
+    """Tiles already read, per database, in this process. Safe because a tile only grows: the first ``w`` hashes
+    of a tile never change, so a cached tile answers any width up to its own (the log's immutability, used)."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self._tiles: OrderedDict[tuple[str, int, int], bytes] = OrderedDict()
+        self._capacity = capacity
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, int, int], width: int) -> bytes | None:
+        with self._lock:
+            data = self._tiles.get(key)
+            if data is None or len(data) < width * HASH_SIZE:
+                return None
+            self._tiles.move_to_end(key)
+            return data[: width * HASH_SIZE]
+
+    def put(self, key: tuple[str, int, int], data: bytes) -> None:
+        with self._lock:
+            have = self._tiles.get(key)
+            if have is None or len(have) < len(data):
+                self._tiles[key] = data
+            self._tiles.move_to_end(key)
+            while len(self._tiles) > self._capacity:
+                self._tiles.popitem(last=False)
+
+
+TILE_CACHE = _TileCache()
+
+
+def hash_reader(
+    session: Session,
+    size: int,
+    overlay: dict[tuple[int, int], bytes] | None = None,
+    *,
+    prefetch: Iterable[int] | None = None,
+) -> TileHashReader:
+    """A :class:`TileHashReader` over the stored tiles (``overlay``: tiles written in this transaction).
+
+    ``prefetch``: leaf indexes a proof will be about; the tiles on their paths (and the right edge) that the
+    process has not cached are read in one query. Without it (the sequencer), tiles are read one by one and the
+    cache is not used, so the sequencer always sees the database.
+    """
+    known: dict[tuple[int, int], bytes] = dict(overlay or {})
+    database = str(session.get_bind().url)
+    use_cache = prefetch is not None
+    if size > 0 and prefetch is not None:
+        missing = []
+        for level, n in sorted(_tiles_on_paths(size, prefetch) - set(known)):
+            cached = TILE_CACHE.get((database, level, n), tile_width(level, n, size))
+            if cached is None:
+                missing.append((level, n))
+            else:
+                known[(level, n)] = cached
+        if missing:
+            rows = session.execute(
+                select(LogTile.level, LogTile.n, LogTile.hashes).where(
+                    or_(*(and_(LogTile.level == level, LogTile.n == n) for level, n in missing))
+                )
+            ).all()
+            for row in rows:
+                known[(row.level, row.n)] = row.hashes
+                TILE_CACHE.put((database, row.level, row.n), row.hashes)
 
     def fetch(level: int, n: int, width: int) -> bytes:
-        data = (overlay or {}).get((level, n))
+        data = known.get((level, n))
+        if data is None and use_cache:
+            data = TILE_CACHE.get((database, level, n), width)
         if data is None:
             data = _stored_tile(session, level, n)
+            if use_cache:
+                TILE_CACHE.put((database, level, n), data)
         return data[: width * HASH_SIZE]
 
     return TileHashReader(size, fetch)
