@@ -160,7 +160,9 @@ def test_seal_verify_online_and_offline(served, licence_pdf, tmp_path, capsys) -
     assert report["licence"]["log"] == "included"  # type: ignore[index]
     # Offline: the receipt file.
     receipt = tmp_path / "licence.tlog-proof"
-    receipt.write_bytes(licence_receipt(instance, sealed.licence_id).encode())
+    assert _cli(["log", "proof", "--licence", sealed.licence_id, "-o", str(receipt)], instance) == 0
+    assert _cli(["log", "proof", "--licence", "LNOSUCH", "-o", str(tmp_path / "x")], instance) == 2
+    assert _cli(["log", "sequence", "--once"], instance) == 0
     assert receipt.read_bytes().startswith(b"c2sp.org/tlog-proof@v1\nextra ")
     code, report = _verify(capsys, pdf, "--trust-root", root, "--trust-bundle", bundle, "--log-proof", receipt)
     assert code == 0 and {c["name"]: c["outcome"] for c in report["checks"]}["licence-log"] == "passed"  # type: ignore[union-attr]
