@@ -163,6 +163,7 @@ def test_seal_verify_online_and_offline(served, licence_pdf, tmp_path, capsys) -
     assert _cli(["log", "proof", "--licence", sealed.licence_id, "-o", str(receipt)], instance) == 0
     assert _cli(["log", "proof", "--licence", "LNOSUCH", "-o", str(tmp_path / "x")], instance) == 2
     assert _cli(["log", "sequence", "--once"], instance) == 0
+    capsys.readouterr()
     assert receipt.read_bytes().startswith(b"c2sp.org/tlog-proof@v1\nextra ")
     code, report = _verify(capsys, pdf, "--trust-root", root, "--trust-bundle", bundle, "--log-proof", receipt)
     assert code == 0 and {c["name"]: c["outcome"] for c in report["checks"]}["licence-log"] == "passed"  # type: ignore[union-attr]
