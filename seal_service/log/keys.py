@@ -51,6 +51,7 @@ def _write_key(instance: Instance, name: str, key: Ed25519PrivateKey) -> str:
     store = instance.key_store
     path = store.path_of(ref)
     path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
     pem = key.private_bytes(
         encoding=serialization.Encoding.PEM,
         format=serialization.PrivateFormat.PKCS8,
@@ -83,7 +84,8 @@ def create_log_key(instance: Instance, session: Session, *, at: datetime) -> Log
     current = session.scalars(select(LogKey).where(LogKey.retired_at.is_(None)).order_by(LogKey.id.desc())).first()
     name = current.name if current is not None else default_origin(instance)
     key = Ed25519PrivateKey.generate()
-    ref = _write_key(instance, f"log-{int(at.timestamp() * 1000)}-{os.urandom(3).hex()}", key)
+    # "pki-" like the other service keys (seal keys are "seal-..."): the key store's naming of service keys.
+    ref = _write_key(instance, f"pki-log-{int(at.timestamp() * 1000)}-{os.urandom(3).hex()}", key)
     row = LogKey(name=name, public_key=verifier_for(name, key).public_key, key_ref=ref, created_at=at)
     session.add(row)
     session.flush()
