@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import dataclasses
 import gc
 import json
 import logging
@@ -110,6 +111,13 @@ def _parser() -> argparse.ArgumentParser:
         help="offline: a licence's issuance-log receipt (seal-service log proof --licence ID -o FILE, "
         "c2sp.org/tlog-proof@v1), checked against the log keys and witnesses of --trust-bundle; repeat for more",
     )
+    parser.add_argument(
+        "--log-quorum",
+        type=int,
+        metavar="K",
+        help="require cosignatures of K of the trust bundle's witnesses on the log checkpoint (default: the "
+        "bundle's recommendation)",
+    )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print a JSON array with one report object per file")
     output.add_argument("--csv", metavar="FILE", help="write the reports as CSV to FILE ('-' for standard output)")
@@ -188,6 +196,7 @@ class _Setup:
     bundle: bytes | None = None
     service: str | None = None
     log_proofs: tuple[bytes, ...] = ()
+    log_quorum: int | None = None
 
 
 _verifier: Verifier | None = None
@@ -204,8 +213,15 @@ def _log_check(bundle: TrustBundle, setup: _Setup) -> LogCheck | None:
         return None
     if not setup.log_proofs and not setup.service:
         return None
+    policy = bundle.log
+    if setup.log_quorum is not None:
+        if setup.log_quorum > len(policy.witnesses):
+            raise InputError(
+                f"--log-quorum {setup.log_quorum}: the trust bundle names only {len(policy.witnesses)} witness(es)"
+            )
+        policy = dataclasses.replace(policy, quorum=setup.log_quorum)
     try:
-        return LogCheck.build(bundle.log, receipts=list(setup.log_proofs), service=setup.service)
+        return LogCheck.build(policy, receipts=list(setup.log_proofs), service=setup.service)
     except TlogError as exc:
         raise InputError(f"--log-proof: {exc}") from None
 
@@ -425,6 +441,7 @@ def _setup(args: argparse.Namespace) -> _Setup:
         bundle=bundle,
         service=args.service,
         log_proofs=tuple(_read_log_proofs(args.log_proof)),
+        log_quorum=args.log_quorum,
     )
     _build_verifier(setup, args.at)  # fail now, once, on a bad bundle or URL rather than in every worker
     return setup

@@ -289,6 +289,16 @@ def test_witness_cosigns_and_refuses_a_fork(served, licence_pdf, tmp_path, capsy
     witness = parse_vkey(vkey)
     opened = open_checkpoint(note, log_key=signing_key(instance).verifier, witnesses=[witness], quorum=1)
     assert [c.witness for c in opened.cosignatures] == ["scj.example/witness"]
+    # seal-verify with a k-of-n policy: 1 of the bundle's 1 witness is met; 2 of 1 is a usage error.
+    root, bundle = _files(instance, tmp_path)
+    pdf = tmp_path / "cosigned.pdf"
+    pdf.write_bytes(sealed.pdf)
+    common = [pdf, "--trust-root", root, "--trust-bundle", bundle, "--service", server.url]
+    capsys.readouterr()
+    code, report = _verify(capsys, *common, "--log-quorum", "1")
+    assert code == 0 and "cosigned by scj.example/witness" in json.dumps(report), report
+    assert seal_verify([str(a) for a in common] + ["--log-quorum", "2"]) == 2
+    capsys.readouterr()
     # A later, consistent checkpoint is cosigned again.
     later = _seal(instance, licence_pdf)
     _wait_in_log(server, later.licence_id)
