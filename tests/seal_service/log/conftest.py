@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import POSTGRES_URL, make_instance, make_settings
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="package", params=["sqlite", "postgresql"])
 def log_instance(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """An initialised instance with an empty log, on SQLite and on a fresh PostgreSQL database."""
     home = tmp_path_factory.mktemp("log")
