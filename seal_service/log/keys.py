@@ -117,23 +117,23 @@ def log_verifiers(session: Session) -> list[NoteVerifier]:
     return [NoteVerifier(name=r.name, sig_type=0x01, public_key=r.public_key) for r in rows]
 
 
-_SIGNERS: WeakKeyDictionary[Instance, LogSigningKey] = WeakKeyDictionary()
+_SIGNERS: WeakKeyDictionary[Instance, tuple[int, LogSigningKey]] = WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
 def signing_key(instance: Instance) -> LogSigningKey:
-    """The current log key, loaded once per process."""
+    """The current log key, loaded once per process and reloaded when another process rotated it."""
+    with instance.sessions() as session:
+        row = session.scalars(select(LogKey).where(LogKey.retired_at.is_(None)).order_by(LogKey.id.desc())).first()
+    if row is None:
+        raise ConfigurationError("the instance has no log key; run `seal-service init` first")
     with _LOCK:
         cached = _SIGNERS.get(instance)
-        if cached is not None:
-            return cached
-        with instance.sessions() as session:
-            row = session.scalars(select(LogKey).where(LogKey.retired_at.is_(None)).order_by(LogKey.id.desc())).first()
-        if row is None:
-            raise ConfigurationError("the instance has no log key; run `seal-service init` first")
+        if cached is not None and cached[0] == row.id:
+            return cached[1]
         key = _load_key(instance, row.key_ref)
         signer = LogSigningKey(verifier=verifier_for(row.name, key), private_key=key)
         if signer.verifier.public_key != row.public_key:
             raise KeyUnavailable(f"log key {row.key_ref} does not match its recorded public key")
-        _SIGNERS[instance] = signer
+        _SIGNERS[instance] = (row.id, signer)
         return signer

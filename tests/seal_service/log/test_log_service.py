@@ -19,7 +19,7 @@ from seal_service.signing.sealer import PadesLevel
 from seal_service.storage.log_models import LogEntryRecord, LogPending, LogState
 from seal_service.storage.models import Licence, SealCertificate
 from verifier.log_entry import EntryKind, LogEntry, decode_entry, format_time
-from verifier.tlog import leaf_hash, open_checkpoint, root_of, verify_inclusion
+from verifier.tlog import NoteError, leaf_hash, open_checkpoint, root_of, verify_inclusion
 
 
 def _seal(instance, pdf: bytes):  # type: ignore[no-untyped-def]
@@ -181,3 +181,23 @@ def test_a_memorandum_that_retires_a_seal_logs_each_of_its_certificates(log_inst
     assert {e.certificate_sha256 for e in entries} == {hashlib.sha256(c).hexdigest() for c in certs}
     assert all(e.seal == "jc-market-approval" and e.authority == "jc-market" for e in entries)
     assert {e.at for e in entries} == {format_time(cut_over_instant(day))}
+
+
+def test_a_rotated_log_key_signs_the_next_checkpoint_and_the_old_one_stays_published(log_instance) -> None:  # type: ignore[no-untyped-def]
+    from seal_service.log import log_verifiers, rotate_log_key
+
+    old = signing_key(log_instance).verifier
+    rotate_log_key(log_instance, at=datetime.now(UTC))
+    new = signing_key(log_instance).verifier
+    assert new != old and new.name == old.name
+    entry = LogEntry(kind=EntryKind.REVOKED, licence="LROTATE", authority="X", at=format_time(datetime.now(UTC)))
+    with log_instance.writer.begin() as session:
+        append_entry(session, entry, licence_id="LROTATE")
+    sequence_all(log_instance)
+    with log_instance.sessions() as session:
+        note = session.get(LogState, 1).checkpoint
+        published = log_verifiers(session)
+    open_checkpoint(note, log_key=new)
+    with pytest.raises(NoteError, match="not signed by a known key"):
+        open_checkpoint(note, log_key=old)
+    assert published[:2] == [new, old]
