@@ -21,14 +21,17 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import sys
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -44,6 +47,8 @@ from verifier.tlog import (
     ProofError,
     TlogError,
     open_checkpoint,
+    parse_checkpoint,
+    parse_note,
     parse_vkey,
     sign_cosignature,
     verifier_for,
@@ -118,6 +123,110 @@ def cosign(
     # (3) the cosignature over the checkpoint body at this time.
     line = sign_cosignature(checkpoint.text, name, key, timestamp=int(at.timestamp()))
     return line, WitnessState(origin=checkpoint.origin, size=checkpoint.size, root=checkpoint.root)
+
+
+@dataclass(frozen=True)
+class WitnessAnswer:
+    """An answer to a C2SP tlog-witness ``add-checkpoint`` request."""
+
+    status: int
+    body: bytes
+    content_type: str = "text/plain; charset=utf-8"
+    state: WitnessState | None = None
+    """The new state to persist (only with status 200)."""
+
+
+def add_checkpoint(
+    body: bytes, *, log_key: NoteVerifier, name: str, key: Ed25519PrivateKey, state: WitnessState | None, at: datetime
+) -> WitnessAnswer:
+    """Answer ``POST <prefix>/add-checkpoint`` (C2SP tlog-witness): ``old <size>``, consistency proof lines, a
+    blank line, the checkpoint. 200 with the cosignature line; 403 bad log signature; 404 unknown origin; 400 old
+    size above the checkpoint's; 409 with the stored size when ``old`` is not it; 422 bad proof."""
+    head, sep, note = body.partition(b"\n\n")
+    try:
+        lines = head.decode("ascii").split("\n")
+        if not sep or not lines[0].startswith("old ") or not lines[0][4:].isdigit():
+            return WitnessAnswer(400, b"malformed request\n")
+        old = int(lines[0][4:])
+        proof = [base64.b64decode(line, validate=True) for line in lines[1:]]
+    except (UnicodeDecodeError, ValueError):
+        return WitnessAnswer(400, b"malformed request\n")
+    try:
+        checkpoint = parse_checkpoint(parse_note(note).text)
+    except NoteError:
+        return WitnessAnswer(400, b"malformed checkpoint\n")
+    if checkpoint.origin != log_key.name:
+        return WitnessAnswer(404, b"unknown log origin\n")
+    try:
+        open_checkpoint(note, log_key=log_key)
+    except NoteError:
+        return WitnessAnswer(403, b"no valid signature of the log\n")
+    if old > checkpoint.size:
+        return WitnessAnswer(400, b"old size is larger than the checkpoint\n")
+    stored = state.size if state is not None else 0
+    if old != stored:
+        return WitnessAnswer(409, f"{stored}\n".encode(), content_type="text/x.tlog.size")
+    try:
+        if state is not None and old > 0:
+            verify_consistency(
+                old_size=old, new_size=checkpoint.size, old_root=state.root, new_root=checkpoint.root, proof=proof
+            )
+        elif proof:
+            raise ProofError("a proof from the empty tree must be empty")
+    except ProofError as exc:
+        return WitnessAnswer(422, f"{exc}\n".encode())
+    line = sign_cosignature(checkpoint.text, name, key, timestamp=int(at.timestamp()))
+    new_state = WitnessState(origin=checkpoint.origin, size=checkpoint.size, root=checkpoint.root)
+    return WitnessAnswer(200, line.line.encode(), state=new_state)
+
+
+def serve_witness(
+    *, host: str, port: int, log_key: NoteVerifier, name: str, key: Ed25519PrivateKey, state_path: Path
+) -> ThreadingHTTPServer:
+    """An HTTP server answering ``POST /add-checkpoint``; the check and the new state are one step under a lock
+    (the state file is replaced atomically before the cosignature is sent)."""
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            if self.path.rstrip("/").split("/")[-1] != "add-checkpoint":
+                self._answer(WitnessAnswer(404, b"not found\n"))
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(min(length, 1 << 20))
+            with lock:
+                state = WitnessState.from_json(state_path.read_text()) if state_path.exists() else None
+                answer = add_checkpoint(body, log_key=log_key, name=name, key=key, state=state, at=datetime.now(UTC))
+                if answer.state is not None:
+                    _save_state(state_path, answer.state)
+            self._answer(answer)
+
+        def _answer(self, answer: WitnessAnswer) -> None:
+            self.send_response(answer.status)
+            self.send_header("Content-Type", answer.content_type)
+            self.send_header("Content-Length", str(len(answer.body)))
+            self.end_headers()
+            self.wfile.write(answer.body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    return ThreadingHTTPServer((host, port), Handler)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    server = serve_witness(
+        host=args.host,
+        port=args.port,
+        log_key=parse_vkey(args.log_key, sig_type=SIG_ED25519),
+        name=args.name,
+        key=_load_key(Path(args.key)),
+        state_path=Path(args.state),
+    )
+    print(f"seal-witness: add-checkpoint on http://{args.host}:{server.server_address[1]}/add-checkpoint", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+    return EXIT_OK
 
 
 def _save_state(path: Path, state: WitnessState) -> None:
@@ -218,6 +327,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--state", required=True, metavar="FILE", help="state file: the last checkpoint cosigned")
     p.add_argument("--again", action="store_true", help="post a cosignature even when the size is not new")
     p.set_defaults(func=_cosign)
+    p = sub.add_parser("serve", help="answer C2SP tlog-witness add-checkpoint requests (the service pushes)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8090)
+    p.add_argument("--key", required=True, metavar="FILE")
+    p.add_argument("--name", required=True, help="the witness's key name (as registered)")
+    p.add_argument("--log-key", required=True, metavar="VKEY", help="the log's verifier key (GET /log/key)")
+    p.add_argument("--state", required=True, metavar="FILE", help="state file: the last checkpoint cosigned")
+    p.set_defaults(func=_serve)
     return parser
 
 

@@ -99,6 +99,15 @@ def cmd_witness_add(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_witness_push(args: argparse.Namespace, settings: Settings) -> int:
+    """Ask a witness (C2SP tlog-witness add-checkpoint) to cosign the newest checkpoint."""
+    from seal_service.log.witnesses import push_to_witness
+
+    stored = push_to_witness(_instance(settings), args.url, at=datetime.now(UTC))
+    print(f"cosignatures stored: {', '.join(stored) or 'none new'}")
+    return 0
+
+
 def cmd_witness_list(args: argparse.Namespace, settings: Settings) -> int:
     """List registered witnesses."""
     from seal_service.log import list_witnesses
@@ -131,5 +140,8 @@ def register(sub: argparse._SubParsersAction, seals_sub: argparse._SubParsersAct
     p.add_argument("--department", required=True, help="department (authority) code")
     p.add_argument("--public-key", required=True, help="verifier key name+hexid+base64(0x04 || key)")
     p.set_defaults(func=cmd_witness_add)
+    p = witnesses.add_parser("push", help="ask a witness's add-checkpoint endpoint to cosign the newest checkpoint")
+    p.add_argument("--url", required=True, help="the witness's .../add-checkpoint URL")
+    p.set_defaults(func=cmd_witness_push)
     p = witnesses.add_parser("list", help="list witnesses")
     p.set_defaults(func=cmd_witness_list)

@@ -109,3 +109,42 @@ def accept_cosignatures(instance: Instance, data: bytes, *, at: datetime) -> tup
                 session.add(LogCosignature(size=checkpoint.size, witness=sig.name, line=sig.line, created_at=at))
                 stored.append(sig.name)
     return tuple(stored)
+
+
+def push_to_witness(instance: Instance, url: str, *, at: datetime, timeout: float = 10.0) -> tuple[str, ...]:
+    """Ask a witness's C2SP tlog-witness endpoint (``url`` ends in ``/add-checkpoint``) to cosign the newest
+    checkpoint; store the cosignatures it returns. Starts from ``old 0`` and, on 409, retries once from the size
+    the witness says it holds, with the consistency proof from there."""
+    import base64
+    import urllib.error
+    import urllib.request
+
+    from seal_service.log.proofs import consistency_between, current_size
+
+    if not url.startswith(("http://", "https://")):
+        raise InvalidInput("the witness URL must be http or https", field="url")
+    with instance.sessions() as session:
+        size = current_size(session)
+        note = session.scalar(select(LogCheckpoint.note).where(LogCheckpoint.size == size))
+    assert note is not None
+    old = 0
+    for _ in range(2):
+        proof = consistency_between(instance, old, size) if 0 < old < size else ()
+        body = f"old {old}\n".encode() + b"".join(base64.b64encode(h) + b"\n" for h in proof) + b"\n" + note
+        request = urllib.request.Request(url, data=body, method="POST")  # noqa: S310 - checked above
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+                lines = response.read(65536)
+        except urllib.error.HTTPError as exc:
+            answer = exc.read(1024)
+            if exc.code == 409 and answer.strip().isdigit() and int(answer) <= size:
+                old = int(answer)
+                continue
+            reason = answer.decode(errors="replace").strip()
+            raise StateConflict(
+                f"witness {url} refused the checkpoint of size {size}: HTTP {exc.code} {reason}", field="url"
+            ) from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise StateConflict(f"witness {url} cannot be reached: {exc}", field="url") from None
+        return accept_cosignatures(instance, note + lines, at=at)
+    raise StateConflict(f"witness {url} keeps answering 409 for size {size}", field="url")
