@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from seal_service.errors import InvalidInput, NotFound
+from seal_service.errors import InvalidInput, NotFound, StateConflict
 from seal_service.instance import Instance
 from seal_service.log.tiles import hash_reader
-from seal_service.storage.log_models import LogCheckpoint, LogCosignature, LogEntryRecord, LogState
+from seal_service.storage.log_models import LogCheckpoint, LogCosignature, LogEntryRecord, LogPending, LogState
 from verifier.log_entry import EntryKind
 from verifier.tlog import TlogProof, consistency_proof, inclusion_proof, parse_note
 
@@ -81,7 +81,15 @@ def inclusion_for_licence(instance: Instance, licence_id: str) -> InclusionProof
             .limit(1)
         ).first()
         if row is None:
-            raise NotFound(f"licence {licence_id!r} is not in the log (unknown, or not sequenced yet)", field="licence")
+            waiting = session.scalar(
+                select(LogPending.id)
+                .where(LogPending.licence_id == licence_id, LogPending.kind == EntryKind.SEALED.value)
+                .limit(1)
+            )
+            if waiting is not None:
+                # Sealed a moment ago: in a checkpoint within the sequencing delay. 409: ask again shortly.
+                raise StateConflict(f"licence {licence_id!r} is not in a checkpoint yet; try again in a few seconds")
+            raise NotFound(f"licence {licence_id!r} is not in the log", field="licence")
         size = _best_size(session, row.idx, current_size(session))
         reader = hash_reader(session, size, prefetch=(row.idx,))
         proof = tuple(inclusion_proof(row.idx, size, reader.subtree))

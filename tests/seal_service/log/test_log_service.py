@@ -201,3 +201,25 @@ def test_a_rotated_log_key_signs_the_next_checkpoint_and_the_old_one_stays_publi
     with pytest.raises(NoteError, match="not signed by a known key"):
         open_checkpoint(note, log_key=old)
     assert published[:2] == [new, old]
+
+
+def test_a_licence_waiting_for_the_sequencer_is_a_conflict_not_an_absence(log_instance) -> None:  # type: ignore[no-untyped-def]
+    from seal_service.errors import NotFound, StateConflict
+
+    entry = LogEntry(
+        kind=EntryKind.SEALED,
+        licence="LWAITING",
+        document_sha256="1" * 64,
+        certificate_sha256="2" * 64,
+        item="JC-001",
+        authority="X",
+        at=format_time(datetime.now(UTC)),
+    )
+    with log_instance.writer.begin() as session:
+        append_entry(session, entry, licence_id="LWAITING")
+    with pytest.raises(StateConflict, match="not in a checkpoint yet"):
+        inclusion_for_licence(log_instance, "LWAITING")
+    sequence_all(log_instance)
+    assert inclusion_for_licence(log_instance, "LWAITING").entry == entry.encode()
+    with pytest.raises(NotFound):
+        inclusion_for_licence(log_instance, "LNEVER")
