@@ -39,6 +39,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "seal_service.commands.complaints",
     "seal_service.commands.backup",
     "seal_service.commands.supervision",
+    "seal_service.commands.log",
 )
 
 
@@ -105,6 +106,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     print(f"  root cert      {base}/pki/root.cer", flush=True)
     print(f"  trust bundle   {base}/v1/trust-bundle   catalogue page {base}/catalogue", flush=True)
     print(f"  CRL            {base}/crl/seal-ca.crl   OCSP {base}/ocsp   TSA {base}/tsa", flush=True)
+    print(f"  issuance log   {base}/log/checkpoint   tiles {base}/log/tile/...   key {base}/log/key", flush=True)
     print(f"  sealing        {f'{processes} sealing processes' if sealing else 'threads of each worker'}", flush=True)
     try:
         _run_uvicorn(args, settings)

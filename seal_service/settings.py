@@ -170,6 +170,19 @@ class Settings(BaseSettings):
         default=24 * 3600, gt=0, description="How long an event is retried before it becomes a dead letter."
     )
     finding_attachment_max_bytes: int = Field(default=10 * 1024 * 1024, description="Largest finding attachment.")
+    log_enabled: bool = Field(
+        default=True, description="Record every sealing and status change in the issuance log (seal_service.log)."
+    )
+    log_sequence_delay_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="Longest time a new log entry waits before it is in a signed checkpoint."
+    )
+    log_witness_quorum: int = Field(
+        default=0, ge=0, description="Cosignatures of distinct witnesses the trust bundle asks verifiers to require."
+    )
+    log_origin: str | None = Field(
+        default=None,
+        description="Origin (and key name) of the issuance log; default: the public URL without scheme + /log.",
+    )
 
     @classmethod
     def settings_customise_sources(

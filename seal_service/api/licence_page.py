@@ -175,7 +175,7 @@ def _licence_body(licence: Licence, at: datetime, printed_number: str | None = N
     return (
         f'<section class="card"><div>{_t("登记状态", "Status on record")}</div>'
         f'<p class="status {css}" id="status" data-status="{status}">{_t(zh, en)}</p>{reason}'
-        f"<dl>{items}</dl></section>"
+        f"{log_line(licence, at)}<dl>{items}</dl></section>"
         '<section class="card"><h2 style="font-size:1rem;margin:0 0 .5rem">'
         + _t("核验您手中的文件", "Check the file you hold")
         + f'</h2><label id="drop" data-licence="{html.escape(licence.id)}">'
@@ -188,6 +188,26 @@ def _licence_body(licence: Licence, at: datetime, printed_number: str | None = N
             "checking the file shows whether the PDF you hold was altered.",
         )
         + "</small></p></section>"
+    )
+
+
+#: A licence not in the issuance log this long after sealing was sealed outside the record (the sequencer puts
+#: entries in a checkpoint within ``log_sequence_delay_seconds``, one second by default).
+LOG_GRACE = timedelta(seconds=60)
+
+
+def log_line(licence: Licence, at: datetime) -> str:
+    """The licence's place in the issuance log, or the loud warning that it is not there."""
+    if licence.log_index is not None:
+        index = licence.log_index
+        words = _t(f"已记入签发日志（第 {index} 条）", f"In the issuance log (entry {index})")
+        return f'<p id="log" data-log="included">{words}</p>'
+    if at - licence.sealed_at < LOG_GRACE:
+        return f'<p id="log" data-log="pending">{_t("正在记入签发日志", "Being added to the issuance log")}</p>'
+    return (
+        '<p class="status bad" id="log" data-log="outside-record">'
+        + _t("严重警告：此证照在登记记录之外签章（签发日志中没有此证照）", "WARNING: sealed outside the record")
+        + "</p>"
     )
 
 

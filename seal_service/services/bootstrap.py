@@ -20,6 +20,7 @@ from seal_service.catalogue import CatalogueAuthority
 from seal_service.errors import ConfigurationError
 from seal_service.instance import ISSUER_OF, Instance, PkiRole
 from seal_service.keys.store import PrivateKey
+from seal_service.log import ensure_log
 from seal_service.pki.certificates import (
     SealSubject,
     build_audit_certificate,
@@ -298,6 +299,7 @@ def initialise(instance: Instance, *, at: datetime, algorithm: KeyAlgorithm | No
             for spec in catalogue.authorities.values():
                 authority = _ensure_authority(session, spec, at, report)
                 _ensure_seal(instance, session, authority, spec, at, algorithm, report)
+        report.created.extend(ensure_log(instance, at=at))
     except BaseException:
         # Keys whose certificates were never committed are useless and would block the next init.
         committed = _committed_key_refs(instance)

@@ -41,6 +41,8 @@ from sqlalchemy.exc import IntegrityError
 from seal_service.errors import ConfigurationError
 from seal_service.instance import Instance, PkiRole
 from seal_service.keys.store import PrivateKey
+from seal_service.log.publication import bundle_section as log_bundle_section
+from seal_service.log.publication import content_for_digest
 from seal_service.services.lifecycle import Revocation, seal_lifecycles
 from seal_service.storage.lifecycle_models import TrustBundleRecord
 
@@ -185,6 +187,7 @@ def bundle_content(instance: Instance, *, at: datetime) -> dict[str, Any]:
             }
             for m in state.memoranda
         ],
+        "log": log_bundle_section(instance),
     }
 
 
@@ -242,7 +245,7 @@ def current_trust_bundle(instance: Instance, *, at: datetime, fresh: bool = Fals
     ``fresh`` issues a new version whatever the newest one says (``seal-service trust-bundle --fresh``).
     """
     content = bundle_content(instance, at=at)
-    digest = hashlib.sha256(canonical_json(content)).hexdigest()
+    digest = hashlib.sha256(canonical_json(content_for_digest(content))).hexdigest()
     for _ in range(5):
         latest = _latest(instance)
         if latest is not None and not fresh and latest.content_sha256 == digest:
