@@ -77,6 +77,7 @@ from verifier import _signer_facts
 from verifier import _speedups as speedups
 from verifier._fastdiff import check_lta_update
 from verifier._fastpath import FastPath, FastPathRefused, _FactCache, seal_and_timestamp
+from verifier.archive_chain import chain_problem, timestamp_chain, tsa_revocation_policy, with_tsa_assertions
 from verifier.bundle import TrustBundle
 from verifier.checks import impersonated_issuer, signature_value_problem
 from verifier.errors import InputError
@@ -565,16 +566,9 @@ def _validation_spec(trust_roots: Sequence[x509.Certificate], crls: Sequence[byt
             )
         ),
     )
-    # Time-stamping units: trusted through the roots, not revocation-checked (see the module docstring).
-    tsa_policy = CertValidationPolicySpec(
-        trust_manager=trust,
-        revinfo_policy=CertRevTrustPolicy(
-            RevocationCheckingPolicy(
-                ee_certificate_rule=RevocationCheckingRule.NO_CHECK,
-                intermediate_ca_cert_rule=RevocationCheckingRule.NO_CHECK,
-            )
-        ),
-    )
+    # Time-stamping units: trusted through the roots; revocation data checked where a chain of renewals needs it
+    # (verifier/archive_chain.py, with the per-file assertions added in _ades).
+    tsa_policy = CertValidationPolicySpec(trust_manager=trust, revinfo_policy=tsa_revocation_policy())
     return PdfSignatureValidationSpec(
         SignatureValidationSpec(
             cert_validation_policy=seal_policy,
@@ -595,7 +589,7 @@ async def _ades(
     """The AdES LTA verdict on ``sig`` and the time it is proven to exist (None unless it passed)."""
     # ``at`` is the verifier's clock ("now"), not a historical control time: point_in_time_validation=False.
     timing = ValidationTimingInfo(validation_time=at, best_signature_time=at, point_in_time_validation=False)
-    result = await ades_lta_validation(sig, spec, timing_info=timing)
+    result = await ades_lta_validation(sig, with_tsa_assertions(spec, sig.reader.embedded_signatures, at), timing)
     indic = result.ades_subindic
     status = indic.status.name
     sub: str | None = indic.name if isinstance(indic, enum.Enum) else None
@@ -902,6 +896,8 @@ async def _verify(
             _valid_messages(seal, facts["signed_at"], facts["signed_at_source"]),
             worst.details,
         )
+    elif (broken := chain_problem(timestamp_chain(signatures), at=at)) is not None:
+        worst = dataclasses.replace(worst, messages=(*worst.messages, broken))
     elif signed_at is not None and at < signed_at:
         worst = _Finding(
             worst.verdict,
