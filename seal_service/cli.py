@@ -34,6 +34,7 @@ EXIT_INTEGRITY = 4
 #: Modules under ``seal_service/commands/`` that add subcommands; one line per feature area.
 COMMAND_MODULES: tuple[str, ...] = (
     "seal_service.commands.apikeys",
+    "seal_service.commands.archive",
     "seal_service.commands.keys",
     "seal_service.commands.lifecycle",
 )

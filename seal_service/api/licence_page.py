@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse, Response
 from seal_service.api.limits import Receive, Scope, Send
 from seal_service.api.page_cache import LicencePageFastPath, LicencePages, Rendered
 from seal_service.api.public import mask_name
+from seal_service.archive import last_renewed
 from seal_service.instance import Instance
 from seal_service.storage.models import Licence
 
@@ -140,7 +141,7 @@ def _not_found_body(licence_id: str) -> str:
     )
 
 
-def _licence_body(licence: Licence, at: datetime) -> str:
+def _licence_body(licence: Licence, at: datetime, renewed_at: datetime | None = None) -> str:
     status = licence_status(licence, at)
     css, zh, en = STATUS_WORDS.get(status, ("bad", status, status))
     holder_code = ""
@@ -163,6 +164,7 @@ def _licence_body(licence: Licence, at: datetime) -> str:
         (("发证日期", "Issued on"), licence.issue_date.isoformat()),
         (("有效期", "Valid"), validity),
         (("盖章时间", "Sealed at"), f"{sealed} (UTC+08:00)"),
+        (("最近续期", "Last renewed"), _renewed(renewed_at)),
         (("证照标识", "Identifier"), licence.identifier),
     ]
     items = "".join(f"<dt>{_t(*label)}</dt><dd>{html.escape(value)}</dd>" for label, value in rows if value)
@@ -188,24 +190,32 @@ def _licence_body(licence: Licence, at: datetime) -> str:
     )
 
 
-def _load(instance: Instance, licence_id: str) -> Licence | None:
+def _renewed(renewed_at: datetime | None) -> str:
+    """When the archive renewal (re-time-stamping) last added a version; empty (row hidden) if never."""
+    if renewed_at is None:
+        return ""
+    return renewed_at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S") + " (UTC+08:00)"
+
+
+def _load(instance: Instance, licence_id: str) -> tuple[Licence | None, datetime | None]:
     with instance.sessions() as session:
         licence = session.get(Licence, licence_id)
-        if licence is not None:
-            _ = licence.authority.name, licence.seal.name  # load while the session is open
-        return licence
+        if licence is None:
+            return None, None
+        _ = licence.authority.name, licence.seal.name  # load while the session is open
+        return licence, last_renewed(session, licence_id)
 
 
 def render_licence_page(instance: Instance, licence_id: str, *, lang: str, at: datetime) -> tuple[int, str]:
     """(HTTP status, HTML) of the page for ``licence_id``."""
     html_lang = "en" if lang == "en" else "zh-CN"
-    licence = _load(instance, licence_id) if _LOOKS_LIKE_AN_ID.fullmatch(licence_id) else None
+    licence, renewed_at = _load(instance, licence_id) if _LOOKS_LIKE_AN_ID.fullmatch(licence_id) else (None, None)
     if licence is None:
         title = "未找到证照 / Licence not found"
         shown = licence_id if len(licence_id) <= MAX_LICENCE_ID else licence_id[:MAX_LICENCE_ID] + "…"
         return 404, _page(title, _not_found_body(shown), lang=html_lang)
     title = f"证照核验 {licence.number}"
-    return 200, _page(title, _licence_body(licence, at), lang=html_lang)
+    return 200, _page(title, _licence_body(licence, at, renewed_at), lang=html_lang)
 
 
 _HEADERS = {

@@ -21,7 +21,13 @@ from seal_service.archive.renewal import (
     renew_archive,
     renew_licence,
 )
-from seal_service.archive.versions import LicenceVersionInfo, last_renewed, licence_pdf, licence_versions
+from seal_service.archive.versions import (
+    LicenceVersionInfo,
+    last_renewed,
+    licence_pdf,
+    licence_versions,
+    versions_of,
+)
 
 __all__ = [
     "AlreadyRenewed",
@@ -39,4 +45,5 @@ __all__ = [
     "renew_archive",
     "renew_licence",
     "verifiable_until",
+    "versions_of",
 ]

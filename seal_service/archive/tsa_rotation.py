@@ -33,6 +33,10 @@ if TYPE_CHECKING:
     from seal_service.instance import Instance
 
 
+#: What a dual-control request for a TSA rotation names in place of a seal id.
+TSA_TARGET = "tsa"
+
+
 @dataclass(frozen=True)
 class TsaRotation:
     """The outcome of one TSA rotation."""
@@ -42,6 +46,15 @@ class TsaRotation:
     not_after: datetime
     """Expiry of the new TSA certificate."""
     key_ref: str
+
+    def as_result(self) -> dict[str, str]:
+        """JSON for the dual-control request's result."""
+        return {
+            "old_serial": self.old_serial,
+            "new_serial": self.new_serial,
+            "not_after": self.not_after.isoformat(),
+            "key_ref": self.key_ref,
+        }
 
 
 def retired_tsa_certificates(instance: Instance) -> list[x509.Certificate]:

@@ -55,6 +55,12 @@ def licence_versions(session: Session, licence: Licence) -> list[LicenceVersionI
     return [_first(licence), *(LicenceVersionInfo(r.version, r.sha256, r.created_at, True) for r in rows)]
 
 
+def versions_of(instance: Instance, licence: Licence) -> list[LicenceVersionInfo]:
+    """:func:`licence_versions` in a session of its own."""
+    with instance.sessions() as session:
+        return licence_versions(session, licence)
+
+
 def current_version(session: Session, licence_id: str) -> int:
     """The newest version number of ``licence_id`` (1 when it was never renewed)."""
     newest = session.scalar(select(func.max(LicenceVersion.version)).where(LicenceVersion.licence_id == licence_id))
