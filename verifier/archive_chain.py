@@ -38,9 +38,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from asn1crypto import cms as asn1_cms
+from asn1crypto import crl as asn1_crl
 from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from pyhanko.pdf_utils.reader import HistoricalResolver, PdfFileReader
+from pyhanko.sign.validation.ades import _build_prima_facie_poe_index_from_pdf_timestamps
+from pyhanko.sign.validation.dss import DocumentSecurityStore
+from pyhanko.sign.validation.errors import NoDSSFoundError
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko.sign.validation.policy_decl import PdfSignatureValidationSpec
+from pyhanko_certvalidator.ltv.poe import KnownPOE, POEType
 from pyhanko_certvalidator.policy_decl import (
     CertRevTrustPolicy,
     NonRevokedStatusAssertion,
@@ -53,6 +60,7 @@ from verifier.report import Message
 __all__ = [
     "TimestampLink",
     "chain_problem",
+    "chain_proofs",
     "timestamp_chain",
     "tsa_revocation_policy",
     "tsa_status_assertions",
@@ -171,11 +179,135 @@ def chain_problem(chain: Sequence[TimestampLink], *, at: datetime) -> Message | 
 
 
 def with_tsa_assertions(
-    spec: PdfSignatureValidationSpec, signatures: Sequence[EmbeddedPdfSignature], at: datetime
+    spec: PdfSignatureValidationSpec,
+    reader: PdfFileReader,
+    trust_roots: Sequence[x509.Certificate],
+    at: datetime,
 ) -> PdfSignatureValidationSpec:
-    """``spec`` with :func:`tsa_status_assertions` of ``signatures`` added to its local knowledge."""
+    """``spec`` with :func:`tsa_status_assertions` and, for a renewal chain whose links hold, the proof of existence
+    of :func:`chain_proofs` added to its local knowledge."""
+    signatures = reader.embedded_signatures
     inner = spec.signature_validation_spec
     knowledge = inner.local_knowledge
-    assertions = [*knowledge.nonrevoked_assertions, *tsa_status_assertions(signatures, at)]
-    inner = dataclasses.replace(inner, local_knowledge=dataclasses.replace(knowledge, nonrevoked_assertions=assertions))
-    return dataclasses.replace(spec, signature_validation_spec=inner)
+    knowledge = dataclasses.replace(
+        knowledge,
+        nonrevoked_assertions=[*knowledge.nonrevoked_assertions, *tsa_status_assertions(signatures, at)],
+        known_poes=[*knowledge.known_poes, *chain_proofs(reader, signatures, trust_roots, at)],
+    )
+    return dataclasses.replace(spec, signature_validation_spec=dataclasses.replace(inner, local_knowledge=knowledge))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Renewal chains: the links checked here, the proof of existence handed to pyHanko.
+#
+# pyHanko's time slide judges an expired TSA certificate by the *newest* CRL of its issuer in the file. A renewal
+# chain of three or more generations carries CRLs of the root issued after the first TSA certificate expired (they
+# no longer list it, as RFC 5280 allows), so pyHanko slides the first link's control time past that expiry and
+# gives up, although each link was made in time. The verifier therefore checks the links itself (numbered as in
+# :func:`chain_proofs`) and, when every link holds, gives pyHanko the proof of existence each document time-stamp
+# establishes (``LocalKnowledge.known_poes``), exactly the POE pyHanko would derive from a chain it accepted.
+
+
+def _tst_info_bound(sig: EmbeddedPdfSignature) -> bool:
+    """Whether the token's signed messageDigest attribute is the digest of its TSTInfo."""
+    signed_data = sig.signed_data
+    content = signed_data["encap_content_info"]["content"]
+    algorithm = sig.signer_info["digest_algorithm"]["algorithm"].native
+    digest = hashlib.new(algorithm, content.contents).digest()
+    for attribute in sig.signer_info["signed_attrs"]:
+        if attribute["type"].native == "message_digest":
+            return bool(attribute["values"][0].native == digest)
+    return False
+
+
+def _issued_by_trusted_root(cert: asn1_x509.Certificate, trust_roots: Sequence[x509.Certificate]) -> bool:
+    """Whether a trusted root signed ``cert`` (and the certificate may stamp time)."""
+    try:
+        usage = cert.extended_key_usage_value
+        if usage is None or "time_stamping" not in usage.native:
+            return False
+        candidate = x509.load_der_x509_certificate(cert.dump())
+    except Exception:
+        return False
+    return any(root.subject == candidate.issuer and _signed_by(candidate, root) for root in trust_roots)
+
+
+def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except Exception:  # a bad signature, or a key or algorithm that cannot have signed it
+        return False
+    return True
+
+
+def _crl_speaks_for(reader: PdfFileReader, revision: int, link: TimestampLink, tsa_cert: asn1_x509.Certificate) -> bool:
+    """Whether the DSS as of ``revision`` holds a CRL of the TSA certificate's issuer, issued while the certificate
+    was valid, that does not list it."""
+    try:
+        dss = DocumentSecurityStore.read_dss(HistoricalResolver(reader, revision=revision))
+    except NoDSSFoundError:
+        return False
+    issuer = tsa_cert.issuer
+    for crl_ref in dss.crls:
+        crl = asn1_crl.CertificateList.load(crl_ref.get_object().data)
+        tbs = crl["tbs_cert_list"]
+        if tbs["issuer"] != issuer:
+            continue
+        this_update = tbs["this_update"].native.astimezone(UTC)
+        if this_update > link.tsa_not_after or this_update < link.gen_time:
+            continue
+        listed = {int(entry["user_certificate"].native) for entry in tbs["revoked_certificates"] or ()}
+        if link.tsa_serial not in listed:
+            return True
+    return False
+
+
+def chain_proofs(
+    reader: PdfFileReader,
+    signatures: Sequence[EmbeddedPdfSignature],
+    trust_roots: Sequence[x509.Certificate],
+    at: datetime,
+) -> list[KnownPOE]:
+    """The proof of existence a renewal chain (two or more document time-stamps) establishes, or [] when a link
+    does not hold (then pyHanko's own evidence-record processing decides, as for any other file).
+
+    (1) every time-stamp token binds its TSTInfo and was signed by a time-stamping certificate a trusted root
+    issued (the imprint over its revision was checked with the document's integrity, step 2 of the verifier);
+    (2) the newest TSA certificate is valid at ``at``; (3) each older time-stamp was made while its TSA certificate
+    was valid, the next time-stamp followed before that certificate expired, and the revision the next one signs
+    holds a CRL of the certificate's issuer from within its validity that does not list it.
+    """
+    stamps = sorted((s for s in signatures if s.sig_object_type == "/DocTimeStamp"), key=lambda s: s.signed_revision)
+    if len(stamps) < 2:
+        return []
+    links = timestamp_chain(stamps)
+    # (1) Genuine tokens of trusted time-stamping units.
+    for sig in stamps:
+        if not _tst_info_bound(sig) or not _issued_by_trusted_root(sig.signer_cert, trust_roots):
+            return []
+    # (2) The newest link at the validation time.
+    newest_cert = stamps[-1].signer_cert["tbs_certificate"]["validity"]
+    if not newest_cert["not_before"].native <= at <= newest_cert["not_after"].native:
+        return []
+    # (3) Each older link, proven by the next.
+    for index in range(len(links) - 1):
+        link, following, sig = links[index], links[index + 1], stamps[index]
+        not_before = sig.signer_cert["tbs_certificate"]["validity"]["not_before"].native
+        if not not_before <= link.gen_time <= following.gen_time <= link.tsa_not_after:
+            return []
+        if not _crl_speaks_for(reader, following.revision, link, sig.signer_cert):
+            return []
+    # Every link holds: what each document time-stamp covers existed at its time.
+    evidence = _build_prima_facie_poe_index_from_pdf_timestamps(reader, include_content_ts=False, diff_policy=None)
+    earliest: dict[bytes, KnownPOE] = {}
+    for entry in evidence:
+        for item in entry.poes_implied:
+            known = earliest.get(item.digest)
+            if known is None or entry.timestamp_dt < known.poe_time:
+                earliest[item.digest] = KnownPOE(
+                    poe_type=POEType.VALIDATION,
+                    digest=item.digest,
+                    poe_time=entry.timestamp_dt,
+                    validation_object=item.validation_object,
+                )
+    return list(earliest.values())

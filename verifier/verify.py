@@ -584,12 +584,16 @@ def _validation_spec(trust_roots: Sequence[x509.Certificate], crls: Sequence[byt
 
 
 async def _ades(
-    sig: EmbeddedPdfSignature, spec: PdfSignatureValidationSpec, at: datetime, level: str
+    sig: EmbeddedPdfSignature,
+    spec: PdfSignatureValidationSpec,
+    at: datetime,
+    level: str,
+    trust_roots: Sequence[x509.Certificate] = (),
 ) -> tuple[_Finding, datetime | None]:
     """The AdES LTA verdict on ``sig`` and the time it is proven to exist (None unless it passed)."""
     # ``at`` is the verifier's clock ("now"), not a historical control time: point_in_time_validation=False.
     timing = ValidationTimingInfo(validation_time=at, best_signature_time=at, point_in_time_validation=False)
-    result = await ades_lta_validation(sig, with_tsa_assertions(spec, sig.reader.embedded_signatures, at), timing)
+    result = await ades_lta_validation(sig, with_tsa_assertions(spec, sig.reader, trust_roots, at), timing)
     indic = result.ades_subindic
     status = indic.status.name
     sub: str | None = indic.name if isinstance(indic, enum.Enum) else None
@@ -876,7 +880,7 @@ async def _verify(
         if fast_proven is not None:
             finding, proven_at = _Finding(Verdict.VALID, Indication.TOTAL_PASSED, None, (), ()), fast_proven
         else:
-            finding, proven_at = await _ades(sig, spec, at, _pades_level(reader, sig, timestamps))
+            finding, proven_at = await _ades(sig, spec, at, _pades_level(reader, sig, timestamps), trust_roots)
         if sig is main and proven_at is not None and signed_at is None:
             facts["signed_at"], facts["signed_at_source"] = proven_at, "proof-of-existence"
         if worst is None or _SEVERITY[finding.verdict] > _SEVERITY[worst.verdict]:

@@ -63,6 +63,11 @@ RENEWAL_FIELD_PREFIX = "ArchiveTimestamp"
 RENEWABLE_LEVEL = "B-LTA"
 
 
+class RenewalTooLate(NotRenewable):
+    """The newest time-stamp's TSA certificate has already expired: a new time-stamp could no longer prove that the
+    old one was made while its key was sound, so renewing would only look like a proof."""
+
+
 class AlreadyRenewed(StateConflict):
     """Another renewal of the same licence committed first; this one is dropped (nothing changes)."""
 
@@ -90,6 +95,8 @@ class RenewalOutcomeKind(StrEnum):
     NOT_DUE = "not-due"
     UNREADABLE = "unreadable"
     """The stored PDF cannot be read or has no document time-stamp: reported, skipped, nothing overwritten."""
+    TOO_LATE = "too-late"
+    """The newest time-stamp expired before this renewal: reported, not renewed (the chain cannot be repaired)."""
     CONFLICT = "conflict"
     """Another renewal of the same licence committed first."""
     FAILED = "failed"
@@ -204,6 +211,11 @@ class ArchiveRenewer:
             raise
         except Exception as exc:
             raise NotRenewable(f"the stored PDF cannot be read: {type(exc).__name__}: {exc}") from None
+        if at >= previous_until:
+            raise RenewalTooLate(
+                f"the newest time-stamp's TSA certificate expired on {previous_until:%Y-%m-%d}; renewing now would "
+                "prove nothing about it"
+            )
         # (2) Its validation data into the DSS (fresh asn1crypto objects: they are not thread-safe).
         root = asn1_x509.Certificate.load(_der(self._instance.pki.certificate(PkiRole.ROOT)))
         certs = [last_tsa, *(c.chosen for c in token_certs if c.name == "certificate"), root]
@@ -327,6 +339,9 @@ def renew_licence(
         if dry_run:
             return RenewalOutcome(licence_id, RenewalOutcomeKind.DUE, version, until)
         renewed = (renewer or ArchiveRenewer(instance)).renew_pdf(pdf, at=at)
+    except RenewalTooLate as exc:
+        log.error("licence %s not renewed: %s", licence_id, exc.detail)
+        return RenewalOutcome(licence_id, RenewalOutcomeKind.TOO_LATE, version, until, exc.detail)
     except NotRenewable as exc:
         log.warning("licence %s not renewed: %s", licence_id, exc.detail)
         return RenewalOutcome(licence_id, RenewalOutcomeKind.UNREADABLE, version, None, exc.detail)

@@ -64,6 +64,10 @@ class RenewalSchedule:
         return done
 
     def _run(self) -> None:
+        # The first round waits a little (at most five minutes): a process that starts and stops at once (a test
+        # server, a crash loop) should not read the whole archive each time.
+        if self._stop.wait(min(self._interval.total_seconds(), 300.0)):
+            return
         while not self._stop.is_set():
             try:
                 self.run_once(at=self._clock())

@@ -72,7 +72,8 @@ def cmd_archive_renew(args: argparse.Namespace, settings: Settings) -> int:
         seen += 1
         until = f" verifiable until {outcome.verifiable_until:%Y-%m-%d}" if outcome.verifiable_until else ""
         detail = f": {outcome.detail}" if outcome.detail else ""
-        stream = sys.stderr if outcome.kind in (RenewalOutcomeKind.UNREADABLE, RenewalOutcomeKind.FAILED) else None
+        problems = (RenewalOutcomeKind.UNREADABLE, RenewalOutcomeKind.FAILED, RenewalOutcomeKind.TOO_LATE)
+        stream = sys.stderr if outcome.kind in problems else None
         print(f"[{seen}] {outcome.kind.value:<10} {outcome.licence_id} v{outcome.version}{until}{detail}", file=stream)
         if stream is None:
             sys.stdout.flush()
@@ -91,9 +92,10 @@ def cmd_archive_renew(args: argparse.Namespace, settings: Settings) -> int:
     acted = counts["due"] if args.dry_run else counts["renewed"]
     print(
         f"done: {acted} {verb}, {counts['not-due']} not due, {counts['unreadable']} unreadable, "
-        f"{counts['conflict']} renewed meanwhile, {counts['failed']} failed (horizon {args.horizon} days)"
+        f"{counts['too-late']} too late, {counts['conflict']} renewed meanwhile, {counts['failed']} failed "
+        f"(horizon {args.horizon} days)"
     )
-    return 1 if counts["unreadable"] or counts["failed"] else 0
+    return 1 if counts["unreadable"] or counts["failed"] or counts["too-late"] else 0
 
 
 def cmd_tsa_rotate(args: argparse.Namespace, settings: Settings) -> int:
