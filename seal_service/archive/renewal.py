@@ -95,6 +95,9 @@ class RenewalOutcomeKind(StrEnum):
     NOT_DUE = "not-due"
     UNREADABLE = "unreadable"
     """The stored PDF cannot be read or has no document time-stamp: reported, skipped, nothing overwritten."""
+    NO_NEWER_TSA = "no-newer-tsa"
+    """Due, but the current TSA certificate expires no later than the licence's newest time-stamp: a renewal would
+    gain nothing. The TSA must be rotated first (``seal-service tsa rotate``)."""
     TOO_LATE = "too-late"
     """The newest time-stamp expired before this renewal: reported, not renewed (the chain cannot be repaired)."""
     CONFLICT = "conflict"
@@ -159,6 +162,10 @@ class ArchiveRenewer:
         self._lock = threading.Lock()
         self._authority: tuple[str, TimestampAuthority, x509.Certificate, bool] | None = None
         self._crls: tuple[datetime, tuple[bytes, ...]] | None = None
+
+    def current_tsa_expiry(self) -> datetime:
+        """When the TSA certificate renewals use now expires."""
+        return self._current_authority()[2].not_valid_after_utc
 
     def _current_authority(self) -> tuple[str, TimestampAuthority, x509.Certificate, bool]:
         """The authority of the TSA certificate the database names now (a rotation elsewhere is picked up)."""
@@ -336,9 +343,13 @@ def renew_licence(
             until = verifiable_until(pdf)
         if until > at + horizon:
             return RenewalOutcome(licence_id, RenewalOutcomeKind.NOT_DUE, version, until)
+        renewer = renewer or ArchiveRenewer(instance)
+        if renewer.current_tsa_expiry() <= until:
+            detail = "the current TSA certificate expires no later; rotate the TSA first (seal-service tsa rotate)"
+            return RenewalOutcome(licence_id, RenewalOutcomeKind.NO_NEWER_TSA, version, until, detail)
         if dry_run:
             return RenewalOutcome(licence_id, RenewalOutcomeKind.DUE, version, until)
-        renewed = (renewer or ArchiveRenewer(instance)).renew_pdf(pdf, at=at)
+        renewed = renewer.renew_pdf(pdf, at=at)
     except RenewalTooLate as exc:
         log.error("licence %s not renewed: %s", licence_id, exc.detail)
         return RenewalOutcome(licence_id, RenewalOutcomeKind.TOO_LATE, version, until, exc.detail)

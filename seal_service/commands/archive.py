@@ -72,7 +72,12 @@ def cmd_archive_renew(args: argparse.Namespace, settings: Settings) -> int:
         seen += 1
         until = f" verifiable until {outcome.verifiable_until:%Y-%m-%d}" if outcome.verifiable_until else ""
         detail = f": {outcome.detail}" if outcome.detail else ""
-        problems = (RenewalOutcomeKind.UNREADABLE, RenewalOutcomeKind.FAILED, RenewalOutcomeKind.TOO_LATE)
+        problems = (
+            RenewalOutcomeKind.UNREADABLE,
+            RenewalOutcomeKind.FAILED,
+            RenewalOutcomeKind.TOO_LATE,
+            RenewalOutcomeKind.NO_NEWER_TSA,
+        )
         stream = sys.stderr if outcome.kind in problems else None
         print(f"[{seen}] {outcome.kind.value:<10} {outcome.licence_id} v{outcome.version}{until}{detail}", file=stream)
         if stream is None:
@@ -92,10 +97,13 @@ def cmd_archive_renew(args: argparse.Namespace, settings: Settings) -> int:
     acted = counts["due"] if args.dry_run else counts["renewed"]
     print(
         f"done: {acted} {verb}, {counts['not-due']} not due, {counts['unreadable']} unreadable, "
-        f"{counts['too-late']} too late, {counts['conflict']} renewed meanwhile, {counts['failed']} failed "
-        f"(horizon {args.horizon} days)"
+        f"{counts['too-late']} too late, {counts['no-newer-tsa']} waiting for a TSA rotation, "
+        f"{counts['conflict']} renewed meanwhile, {counts['failed']} failed (horizon {args.horizon} days)"
     )
-    return 1 if counts["unreadable"] or counts["failed"] or counts["too-late"] else 0
+    if counts["no-newer-tsa"]:
+        print("the TSA certificate itself expires within the horizon: rotate it (seal-service tsa rotate)")
+    problems = ("unreadable", "failed", "too-late", "no-newer-tsa")
+    return 1 if any(counts[kind] for kind in problems) else 0
 
 
 def cmd_tsa_rotate(args: argparse.Namespace, settings: Settings) -> int:
