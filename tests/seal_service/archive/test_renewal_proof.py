@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from seal_service import archive
-from seal_service.archive import RenewalOutcomeKind, renew_licence
+from seal_service.archive import ArchiveRenewer, RenewalOutcomeKind, renew_licence
 from seal_service.instance import PkiRole
 from seal_service.services.key_requests import approve_request, create_request
 from seal_service.storage.keys_models import KeyRequestAction
@@ -86,9 +86,15 @@ def test_renewed_licence_verifies_after_the_first_tsa_certificate_expired(instan
     neglected = _write(tmp_path, "neglected.pdf", archive.licence_pdf(instance, neglected_id)[0])
     issued = _write(tmp_path, "issued.pdf", archive.licence_pdf(instance, renewed_id, version=1)[0])
     after_expiry = tsa1.not_valid_after_utc + timedelta(days=60)
+    # A forged renewal: the same licence re-time-stamped by a TSA the verifier does not trust (another instance).
+    foreign = make_instance(make_settings(tmp_path / "foreign"))
+    forged_pdf = ArchiveRenewer(foreign).renew_pdf(issued.read_bytes(), at=rotation_at + timedelta(hours=1)).pdf
+    forged = _write(tmp_path, "forged.pdf", forged_pdf)
+    foreign.engine.dispose()
 
-    reports = _seal_verify(after_expiry, root, renewed, neglected, issued)
+    reports = _seal_verify(after_expiry, root, renewed, neglected, issued, forged)
     assert reports["renewed.pdf"]["verdict"] == "valid", reports["renewed.pdf"]
+    assert reports["forged.pdf"]["verdict"] != "valid", reports["forged.pdf"]
     for name in ("neglected.pdf", "issued.pdf"):
         report = reports[name]
         assert report["verdict"] == "indeterminate", report
