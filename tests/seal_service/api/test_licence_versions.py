@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from seal_service.archive import ArchiveRenewer, RenewalOutcomeKind, commit_renewal, renew_licence
 from seal_service.storage.models import AuditEntry
 from tests.support.archive import stored_versions
+from verifier.registry import revision_hashes
 
 FIELDS = {"item_code": "JC-001", "holder_name": "晋城市示例餐饮有限公司", "level": "B-LTA"}
 
@@ -55,6 +56,8 @@ def test_versions_download_and_record(api, keys, db_instance, licence_pdf) -> No
     assert hashlib.sha256(newest.content).hexdigest() == record["versions"][1]["sha256"]
     assert newest.headers["digest"] == f"sha-256={record['versions'][1]['sha256']}"
     assert newest.content.startswith(issued)  # an incremental update: the issued bytes untouched
+    # The online record check (verifier/registry.py) still recognises the renewed file as the issued document.
+    assert record["document_sha256"] in revision_hashes(newest.content)
     old = api.get(f"/v1/licences/{licence_id}/pdf?version=1", headers=keys.city)
     assert old.status_code == 200 and old.content == issued
 
