@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -44,7 +45,7 @@ from pyhanko.sign.signers.pdf_signer import PdfTimeStamper
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 from sqlalchemy import select
 
-from seal_service.archive.horizon import NotRenewable, newest_document_timestamp, timestamp_expiry
+from seal_service.archive.horizon import NotRenewable, newest_timestamp, timestamp_expiry
 from seal_service.archive.versions import current_version, version_pdf
 from seal_service.errors import StateConflict
 from seal_service.protocols.tsa import InProcessTimeStamper, TimestampAuthority
@@ -59,6 +60,8 @@ log = logging.getLogger(__name__)
 
 #: Field names of the renewal time-stamps: the sealer's is ``ArchiveTimestamp``, renewals add a number.
 RENEWAL_FIELD_PREFIX = "ArchiveTimestamp"
+#: How long a renewer trusts its TSA key to be the current one before it asks the database again.
+TSA_RECHECK_SECONDS = 30.0
 #: The level archive renewal applies to.
 RENEWABLE_LEVEL = "B-LTA"
 
@@ -161,6 +164,7 @@ class ArchiveRenewer:
         self._instance = instance
         self._lock = threading.Lock()
         self._authority: tuple[str, TimestampAuthority, x509.Certificate, bool] | None = None
+        self._authority_checked_at: float | None = None
         self._crls: tuple[datetime, tuple[bytes, ...]] | None = None
 
     def current_tsa_expiry(self) -> datetime:
@@ -168,7 +172,11 @@ class ArchiveRenewer:
         return self._current_authority()[2].not_valid_after_utc
 
     def _current_authority(self) -> tuple[str, TimestampAuthority, x509.Certificate, bool]:
-        """The authority of the TSA certificate the database names now (a rotation elsewhere is picked up)."""
+        """The authority of the TSA certificate the database names now (a rotation elsewhere is picked up within
+        :data:`TSA_RECHECK_SECONDS`)."""
+        checked = self._authority_checked_at
+        if self._authority is not None and checked is not None and time.monotonic() - checked < TSA_RECHECK_SECONDS:
+            return self._authority
         with self._instance.sessions() as session:
             row = session.get(PkiCertificate, "tsa")
             if row is None:
@@ -185,6 +193,7 @@ class ArchiveRenewer:
                 root = self._instance.pki.certificate(PkiRole.ROOT)
                 authority = TimestampAuthority(certificate=cert, private_key=key, chain=[root])  # type: ignore[arg-type]
                 self._authority = (serial, authority, cert, isinstance(key, rsa.RSAPrivateKey))
+            self._authority_checked_at = time.monotonic()
             return self._authority
 
     def _revocation_ders(self, at: datetime) -> tuple[bytes, ...]:
@@ -209,11 +218,11 @@ class ArchiveRenewer:
         serial, authority, tsa_cert, is_rsa = self._current_authority()
         crls = self._revocation_ders(at)
         # (1) The newest document time-stamp.
+        last = newest_timestamp(pdf)
         try:
             writer = IncrementalPdfFileWriter(BytesIO(pdf), strict=False)
-            last, count = newest_document_timestamp(writer.prev)
             previous_until, last_tsa = timestamp_expiry(last)
-            token_certs = list(last.signed_data["certificates"])
+            token_certs = list(last.token["certificates"])
         except NotRenewable:
             raise
         except Exception as exc:
@@ -231,7 +240,7 @@ class ArchiveRenewer:
         )
         # (3) A document time-stamp over all of it, from the current TSA key.
         stamper = PdfTimeStamper(
-            InProcessTimeStamper(authority, clock=lambda: at), field_name=f"{RENEWAL_FIELD_PREFIX}{count + 1}"
+            InProcessTimeStamper(authority, clock=lambda: at), field_name=f"{RENEWAL_FIELD_PREFIX}{last.count + 1}"
         )
         out = stamper.timestamp_pdf(writer, md_algorithm="sha256", bytes_reserved=12288 if is_rsa else 8192)
         data = out.getvalue()
