@@ -55,6 +55,7 @@ from seal_service.storage.models import Licence, PkiCertificate
 
 if TYPE_CHECKING:
     from seal_service.instance import Instance
+    from seal_service.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -382,28 +383,82 @@ def renew_archive(
     progress: Callable[[RenewalOutcome], None] | None = None,
     renewer: ArchiveRenewer | None = None,
     actor: str = "archive-renewal",
+    workers: int = 1,
 ) -> RenewalRound:
     """Renew every stored B-LTA licence whose verifiable-until date falls before ``at + horizon``.
 
     ``limit`` caps the licences renewed (or, in a dry run, reported due). A licence that fails is reported and
     skipped; the round goes on. ``progress`` is called after each licence that was due (or unreadable, or failed).
+    ``workers`` > 1 renews the due licences in that many processes (each with its own database connections and
+    its own loaded TSA key); finding what is due stays in this process.
     """
     renewer = renewer or ArchiveRenewer(instance)
     outcomes: list[RenewalOutcome] = []
-    acted = 0
-    for licence_id in _candidates(instance):
-        if limit is not None and acted >= limit:
-            break
-        try:
-            outcome = renew_licence(
-                instance, licence_id, at=at, horizon=horizon, dry_run=dry_run, renewer=renewer, actor=actor
-            )
-        except Exception as exc:  # one bad licence (database hiccup, key trouble) must not stop the round
-            log.exception("renewal of licence %s failed", licence_id)
-            outcome = RenewalOutcome(licence_id, RenewalOutcomeKind.FAILED, 0, None, f"{type(exc).__name__}: {exc}")
+    due: list[str] = []
+
+    def note(outcome: RenewalOutcome) -> None:
         outcomes.append(outcome)
-        if outcome.kind in (RenewalOutcomeKind.RENEWED, RenewalOutcomeKind.DUE):
-            acted += 1
         if progress is not None and outcome.kind is not RenewalOutcomeKind.NOT_DUE:
             progress(outcome)
+
+    for licence_id in _candidates(instance):
+        if limit is not None and len(due) >= limit:
+            break
+        parallel = workers > 1 and not dry_run
+        outcome = _renew_guarded(
+            instance, licence_id, at=at, horizon=horizon, dry_run=dry_run or parallel, renewer=renewer, actor=actor
+        )
+        if outcome.kind in (RenewalOutcomeKind.RENEWED, RenewalOutcomeKind.DUE):
+            due.append(licence_id)
+        if parallel and outcome.kind is RenewalOutcomeKind.DUE:
+            continue  # renewed below, by the workers
+        note(outcome)
+    if workers > 1 and not dry_run and due:
+        for outcome in _renew_in_processes(instance, due, at=at, horizon=horizon, actor=actor, workers=workers):
+            note(outcome)
     return RenewalRound(at=at, horizon=horizon, dry_run=dry_run, outcomes=tuple(outcomes))
+
+
+def _renew_guarded(instance: Instance, licence_id: str, **kwargs: object) -> RenewalOutcome:
+    try:
+        return renew_licence(instance, licence_id, **kwargs)  # type: ignore[arg-type]
+    except Exception as exc:  # one bad licence (database hiccup, key trouble) must not stop the round
+        log.exception("renewal of licence %s failed", licence_id)
+        return RenewalOutcome(licence_id, RenewalOutcomeKind.FAILED, 0, None, f"{type(exc).__name__}: {exc}")
+
+
+# Worker processes: one instance (engine, key resolver) and one renewer each, built once per process.
+_process_state: dict[str, object] = {}
+
+
+def _start_worker(settings: Settings) -> None:
+    from seal_service.instance import Instance
+
+    instance = Instance(settings)
+    _process_state["instance"] = instance
+    _process_state["renewer"] = ArchiveRenewer(instance)
+
+
+def _renew_batch(job: tuple[list[str], datetime, timedelta, str]) -> list[RenewalOutcome]:
+    ids, at, horizon, actor = job
+    instance = _process_state["instance"]
+    renewer = _process_state["renewer"]
+    return [
+        _renew_guarded(instance, i, at=at, horizon=horizon, renewer=renewer, actor=actor)  # type: ignore[arg-type]
+        for i in ids
+    ]
+
+
+def _renew_in_processes(
+    instance: Instance, ids: list[str], *, at: datetime, horizon: timedelta, actor: str, workers: int
+) -> Iterator[RenewalOutcome]:
+    """Renew ``ids`` in ``workers`` processes, yielding outcomes as batches finish."""
+    import multiprocessing
+
+    batches = [(ids[i : i + 8], at, horizon, actor) for i in range(0, len(ids), 8)]
+    # Spawned, not forked: a forked child would share this process's database connections and key handles. The
+    # settings (with the key store passphrase) reach the children through the pool's pipe, never a file.
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers, initializer=_start_worker, initargs=(instance.settings,)) as pool:
+        for outcomes in pool.imap_unordered(_renew_batch, batches):
+            yield from outcomes

@@ -91,6 +91,7 @@ def cmd_archive_renew(args: argparse.Namespace, settings: Settings) -> int:
         limit=args.limit,
         progress=progress,
         actor="cli",
+        workers=args.workers,
     )
     counts = {kind.value: done.count(kind) for kind in RenewalOutcomeKind}
     verb = "due (dry run, nothing changed)" if args.dry_run else "renewed"
@@ -195,6 +196,7 @@ def register(sub: Any, seals_sub: Any) -> None:
     p.add_argument("--horizon", type=_positive, default=365, metavar="DAYS", help="default 365")
     p.add_argument("--dry-run", action="store_true", help="only list the licences that are due")
     p.add_argument("--limit", type=_positive, metavar="N", help="renew at most N licences in this run")
+    p.add_argument("--workers", type=_positive, default=1, metavar="N", help="renew in N processes (default 1)")
     p.add_argument("--at", type=_time, help=argparse.SUPPRESS)  # drills and tests: the renewal time
     p.set_defaults(func=cmd_archive_renew)
 

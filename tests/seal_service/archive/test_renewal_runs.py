@@ -106,7 +106,9 @@ def test_dry_run_limit_progress_and_an_unreadable_pdf(archive_instance, licence_
         monkeypatch, capsys, instance, "archive", "renew", "--horizon", "2000", "--limit", "2", "--at", at
     )
     assert "2 renewed" in out and out.count("renewed   ") == 2 and "[1] renewed" in out, out
-    code, out, err = _cli(monkeypatch, capsys, instance, "archive", "renew", "--horizon", "2000", "--at", at)
+    code, out, err = _cli(
+        monkeypatch, capsys, instance, "archive", "renew", "--horizon", "2000", "--workers", "2", "--at", at
+    )
     # The two renewed first now rest on the current TSA certificate: renewing them again would gain nothing.
     assert "1 renewed" in out and "2 waiting for a TSA rotation" in out and code == 1
     # Every readable licence is at version 2; the unreadable one is untouched; the B-B licence is not considered.
