@@ -46,12 +46,12 @@ from pyhanko.sign.validation.dss import DocumentSecurityStore
 from sqlalchemy import select
 
 from seal_service.archive.horizon import NotRenewable, newest_timestamp, timestamp_expiry
-from seal_service.archive.versions import current_version, version_pdf
+from seal_service.archive.versions import current_version
 from seal_service.errors import StateConflict
 from seal_service.protocols.tsa import InProcessTimeStamper, TimestampAuthority
 from seal_service.services.audit import record
 from seal_service.storage.archive_models import LicenceVersion
-from seal_service.storage.models import Licence, PkiCertificate
+from seal_service.storage.models import Licence, LicenceDocument, PkiCertificate
 
 if TYPE_CHECKING:
     from seal_service.instance import Instance
@@ -269,8 +269,11 @@ def commit_renewal(
     belong in this transaction, next to the audit entry below (outbox first).
     """
     with instance.writer.begin() as session:
-        licence = session.scalars(select(Licence).where(Licence.id == licence_id).with_for_update()).one_or_none()
-        if licence is None:
+        # (Only the columns needed: the row lock is what matters.)
+        locked = session.execute(
+            select(Licence.id, Licence.seal_id).where(Licence.id == licence_id).with_for_update()
+        ).first()
+        if locked is None:
             from seal_service.errors import NotFound
 
             raise NotFound(f"unknown licence {licence_id!r}")
@@ -295,7 +298,7 @@ def commit_renewal(
             at=at,
             actor=actor,
             action="licence.renew",
-            seal_id=licence.seal_id,
+            seal_id=locked.seal_id,
             licence_id=licence_id,
             details={
                 "version": version,
@@ -321,17 +324,20 @@ def _candidates(instance: Instance) -> Iterator[str]:
 def _newest(instance: Instance, licence_id: str) -> tuple[int, bytes, datetime | None]:
     """(version, bytes, stored verifiable-until or None for version 1) of the licence's newest version."""
     with instance.sessions() as session:
-        licence = session.get(Licence, licence_id)
-        assert licence is not None
-        pdf, info = version_pdf(session, licence)
-        until = None
-        if info.version > 1:
-            until = session.scalar(
-                select(LicenceVersion.verifiable_until).where(
-                    LicenceVersion.licence_id == licence_id, LicenceVersion.version == info.version
-                )
-            )
-        return info.version, pdf, until
+        row = session.execute(
+            select(LicenceVersion.version, LicenceVersion.pdf, LicenceVersion.verifiable_until)
+            .where(LicenceVersion.licence_id == licence_id)
+            .order_by(LicenceVersion.version.desc())
+            .limit(1)
+        ).first()
+        if row is not None:
+            return int(row.version), bytes(row.pdf), row.verifiable_until
+        pdf = session.scalar(select(LicenceDocument.pdf).where(LicenceDocument.licence_id == licence_id))
+        if pdf is None:
+            from seal_service.errors import NotFound
+
+            raise NotFound(f"licence {licence_id} has no stored document")
+        return 1, bytes(pdf), None
 
 
 def renew_licence(
