@@ -55,6 +55,7 @@ from pyhanko_certvalidator.policy_decl import (
     RevocationCheckingRule,
 )
 
+from verifier.checks import signature_value_problem
 from verifier.report import Message
 
 __all__ = [
@@ -281,9 +282,12 @@ def chain_proofs(
     if len(stamps) < 2:
         return []
     links = timestamp_chain(stamps)
-    # (1) Genuine tokens of trusted time-stamping units.
+    # (1) Genuine tokens of trusted time-stamping units: the TSA's signature over the signed attributes verifies,
+    # those attributes bind the TSTInfo, and a trusted root issued the TSA certificate.
     for sig in stamps:
-        if not _tst_info_bound(sig) or not _issued_by_trusted_root(sig.signer_cert, trust_roots):
+        if signature_value_problem(sig) is not None or not _tst_info_bound(sig):
+            return []
+        if not _issued_by_trusted_root(sig.signer_cert, trust_roots):
             return []
     # (2) The newest link at the validation time.
     newest_cert = stamps[-1].signer_cert["tbs_certificate"]["validity"]

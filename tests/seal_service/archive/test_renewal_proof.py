@@ -91,10 +91,19 @@ def test_renewed_licence_verifies_after_the_first_tsa_certificate_expired(instan
     forged_pdf = ArchiveRenewer(foreign).renew_pdf(issued.read_bytes(), at=rotation_at + timedelta(hours=1)).pdf
     forged = _write(tmp_path, "forged.pdf", forged_pdf)
     foreign.engine.dispose()
+    # A bent renewal: one digit of the new time-stamp's signature value changed (it lies in the /Contents gap,
+    # outside every digest, so only the token's own signature check can notice).
+    data = renewed.read_bytes()
+    stamp = PdfFileReader(BytesIO(data)).embedded_timestamp_signatures[-1]
+    signature_hex = stamp.signer_info["signature"].native.hex().encode()
+    at_byte = data.lower().index(signature_hex) + 10
+    bent_pdf = data[:at_byte] + (b"1" if data[at_byte : at_byte + 1] != b"1" else b"2") + data[at_byte + 1 :]
+    bent = _write(tmp_path, "bent.pdf", bent_pdf)
 
-    reports = _seal_verify(after_expiry, root, renewed, neglected, issued, forged)
+    reports = _seal_verify(after_expiry, root, renewed, neglected, issued, forged, bent)
     assert reports["renewed.pdf"]["verdict"] == "valid", reports["renewed.pdf"]
     assert reports["forged.pdf"]["verdict"] != "valid", reports["forged.pdf"]
+    assert reports["bent.pdf"]["verdict"] != "valid", reports["bent.pdf"]
     for name in ("neglected.pdf", "issued.pdf"):
         report = reports[name]
         assert report["verdict"] == "indeterminate", report
