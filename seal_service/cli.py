@@ -33,6 +33,7 @@ __all__ = ["EXIT_CONFIG", "EXIT_INPUT", "EXIT_INTEGRITY", "EXIT_OK", "build_pars
 #: Modules under ``seal_service/commands/`` that add subcommands; one line per feature area.
 COMMAND_MODULES: tuple[str, ...] = (
     "seal_service.commands.apikeys",
+    "seal_service.commands.archive",
     "seal_service.commands.keys",
     "seal_service.commands.lifecycle",
     "seal_service.commands.documents",

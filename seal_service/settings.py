@@ -116,6 +116,17 @@ class Settings(BaseSettings):
         ge=0,
         description="How often the API pre-produces CRLs, OCSP responses and the trust bundle; 0 turns it off.",
     )
+    tsa_certificate_days: int = Field(
+        default=5 * 365, ge=1, description="Lifetime of a new TSA certificate (init, `tsa rotate`), in days."
+    )
+    archive_renewal_interval_hours: float = Field(
+        default=24.0,
+        ge=0,
+        description="How often `serve` runs archive renewal (re-time-stamping of B-LTA licences); 0 turns it off.",
+    )
+    archive_renewal_horizon_days: int = Field(
+        default=365, ge=1, description="Scheduled renewal renews licences verifiable for less than this many days."
+    )
     signing_processes: int = Field(
         default=0,
         ge=0,

@@ -23,6 +23,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "seal_service.api.public_site",
     "seal_service.api.supervision",
     "seal_service.api.transparency",
+    "seal_service.api.archive",
 )
 
 

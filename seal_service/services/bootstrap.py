@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -117,7 +117,9 @@ def _ensure_pki(
                 PkiRole.OCSP: build_ocsp_certificate,
                 PkiRole.AUDIT: build_audit_certificate,
             }[role]
-            cert = builder(key=key, issuer=issuer, issuer_key=issuer_key, at=at, urls=urls)
+            tsa_days = instance.settings.tsa_certificate_days
+            lifetime = {"validity": timedelta(days=tsa_days)} if role is PkiRole.TSA else {}
+            cert = builder(key=key, issuer=issuer, issuer_key=issuer_key, at=at, urls=urls, **lifetime)
         certs[role] = cert
         row = PkiCertificate(
             role=role.value,

@@ -89,6 +89,13 @@ def _revocation(revocation: Revocation | None) -> dict[str, Any] | None:
     }
 
 
+def _retired_tsa_entries(instance: Instance) -> dict[str, str]:
+    """TSA certificates retired by rotation, as ``tsa-{serial hex}`` entries: their time-stamps must keep verifying."""
+    from seal_service.archive.tsa_rotation import retired_tsa_certificates
+
+    return {f"tsa-{cert.serial_number:x}": _b64(_der(cert)) for cert in retired_tsa_certificates(instance)}
+
+
 def bundle_content(instance: Instance, *, at: datetime) -> dict[str, Any]:
     """The payload without version and times: deterministic for an unchanged registry and catalogue."""
     state = instance.lifecycle.state()
@@ -142,7 +149,8 @@ def bundle_content(instance: Instance, *, at: datetime) -> dict[str, Any]:
             }
         )
     return {
-        "pki": {role.value: _b64(_der(instance.pki.certificate(role))) for role in BUNDLE_ROLES},
+        "pki": {role.value: _b64(_der(instance.pki.certificate(role))) for role in BUNDLE_ROLES}
+        | _retired_tsa_entries(instance),
         "authorities": [
             {
                 "code": a.code,
