@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from seal_service.commands import command_group
 from seal_service.errors import InvalidInput
 from seal_service.settings import Settings
 
@@ -212,9 +213,7 @@ def register(sub: Any, seals_sub: Any) -> None:
     p = tsa.add_parser("list", help="the current and the retired TSA certificates")
     p.set_defaults(func=cmd_tsa_list)
 
-    licences = sub.add_parser("licences", help="issued licences and the versions of their PDF").add_subparsers(
-        dest="licences_cmd", required=True
-    )
+    licences = command_group(sub, "licences", help="issued licences and the versions of their PDF", dest="licences_cmd")
     p = licences.add_parser("show", help="a licence record with each version's SHA-256 and time")
     p.add_argument("licence_id")
     p.add_argument("--json", action="store_true")
