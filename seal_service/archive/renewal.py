@@ -48,10 +48,12 @@ from sqlalchemy import select
 from seal_service.archive.horizon import NotRenewable, newest_timestamp, timestamp_expiry
 from seal_service.archive.versions import current_version
 from seal_service.errors import StateConflict
+from seal_service.events.outbox import EventType, licence_event
+from seal_service.log.leaves import log_licence_renewed
 from seal_service.protocols.tsa import InProcessTimeStamper, TimestampAuthority
 from seal_service.services.audit import record
 from seal_service.storage.archive_models import LicenceVersion
-from seal_service.storage.models import Licence, LicenceDocument, PkiCertificate
+from seal_service.storage.models import Licence, LicenceDocument, PkiCertificate, SealCertificate
 
 if TYPE_CHECKING:
     from seal_service.instance import Instance
@@ -308,7 +310,27 @@ def commit_renewal(
                 "previous_verifiable_until": renewed.previous_verifiable_until.isoformat(),
             },
         )
-        # Hook for other branches: emit the supervision event / log leaf "licence renewed" here.
+        # Outbox first: the supervision event and the issuance-log entry "licence renewed" commit with the version.
+        licence = session.get(Licence, licence_id)
+        assert licence is not None  # locked above
+        licence_event(
+            session,
+            instance,
+            licence,
+            EventType.LICENCE_RENEWED,
+            at=at,
+            extra={"version": version, "version_sha256": renewed.sha256},
+        )
+        log_licence_renewed(
+            session,
+            instance.settings,
+            licence_id=licence_id,
+            document_sha256=renewed.sha256,
+            certificate_der=session.get(SealCertificate, licence.certificate_id).certificate_der,
+            item=licence.item_code,
+            authority=licence.authority.code,
+            at=at,
+        )
     return version
 
 
