@@ -11,7 +11,7 @@ run: export SEAL_PUBLIC_URL ?= http://$(HOST):$(PORT)
 
 # Debian packages: what the service needs to run, and what the tests need on top (independent verifiers).
 RUN_DEBS := fonts-wqy-zenhei
-TEST_DEBS := $(RUN_DEBS) poppler-utils libnss3-tools softhsm2 openssl chromium fonts-urw-base35
+TEST_DEBS := $(RUN_DEBS) poppler-utils libnss3-tools softhsm2 openssl chromium fonts-urw-base35 rabbitmq-server golang-go golang-golang-x-mod-dev faketime
 
 .PHONY: run test lint deps-run deps-test venv install install-test bench clean fuzz
 
@@ -49,9 +49,10 @@ run: deps-run install
 	$(BIN)/seal-service serve --host $(HOST) --port $(PORT)
 
 lint: install-test
-	$(BIN)/ruff check seal_service verifier tests bench
-	$(BIN)/ruff format --check seal_service verifier tests bench
+	$(BIN)/ruff check seal_service verifier tests bench seal_supervise
+	$(BIN)/ruff format --check seal_service verifier tests bench seal_supervise
 	$(BIN)/mypy verifier
+	$(BIN)/mypy --strict seal_supervise
 
 test: deps-test install-test lint
 	$(BIN)/pytest -q

@@ -33,11 +33,14 @@ __all__ = ["EXIT_CONFIG", "EXIT_INPUT", "EXIT_INTEGRITY", "EXIT_OK", "build_pars
 #: Modules under ``seal_service/commands/`` that add subcommands; one line per feature area.
 COMMAND_MODULES: tuple[str, ...] = (
     "seal_service.commands.apikeys",
+    "seal_service.commands.archive",
     "seal_service.commands.keys",
     "seal_service.commands.lifecycle",
     "seal_service.commands.documents",
     "seal_service.commands.complaints",
     "seal_service.commands.backup",
+    "seal_service.commands.supervision",
+    "seal_service.commands.log",
 )
 
 
@@ -104,6 +107,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     print(f"  root cert      {base}/pki/root.cer", flush=True)
     print(f"  trust bundle   {base}/v1/trust-bundle   catalogue page {base}/catalogue", flush=True)
     print(f"  CRL            {base}/crl/seal-ca.crl   OCSP {base}/ocsp   TSA {base}/tsa", flush=True)
+    print(f"  issuance log   {base}/log/checkpoint   tiles {base}/log/tile/...   key {base}/log/key", flush=True)
     print(f"  sealing        {f'{processes} sealing processes' if sealing else 'threads of each worker'}", flush=True)
     try:
         _run_uvicorn(args, settings)

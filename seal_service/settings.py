@@ -116,6 +116,17 @@ class Settings(BaseSettings):
         ge=0,
         description="How often the API pre-produces CRLs, OCSP responses and the trust bundle; 0 turns it off.",
     )
+    tsa_certificate_days: int = Field(
+        default=5 * 365, ge=1, description="Lifetime of a new TSA certificate (init, `tsa rotate`), in days."
+    )
+    archive_renewal_interval_hours: float = Field(
+        default=24.0,
+        ge=0,
+        description="How often `serve` runs archive renewal (re-time-stamping of B-LTA licences); 0 turns it off.",
+    )
+    archive_renewal_horizon_days: int = Field(
+        default=365, ge=1, description="Scheduled renewal renews licences verifiable for less than this many days."
+    )
     signing_processes: int = Field(
         default=0,
         ge=0,
@@ -152,6 +163,36 @@ class Settings(BaseSettings):
             "How long a sign request's Idempotency-Key claim is held before a retry may take it over (sooner if its "
             "holder process on this host is gone)."
         ),
+    )
+    # Supervision link (seal_service.events; docs/supervision.md).
+    broker_url: str | None = Field(
+        default=None, description="AMQP URL of the RabbitMQ broker events are published to; none = no broker."
+    )
+    broker_exchange: str = Field(default="supervision", description="Durable topic exchange of supervision events.")
+    dispatcher: bool = Field(default=True, description="Run the event dispatcher inside `serve`.")
+    dispatcher_poll_seconds: float = Field(default=0.5, gt=0, description="Idle poll interval of the dispatcher.")
+    dispatcher_lease_seconds: float = Field(
+        default=30, gt=0, description="How long a node holds a receiver; a crashed node's receivers move on after it."
+    )
+    webhook_timeout_seconds: float = Field(default=10, gt=0, description="Timeout of one webhook delivery.")
+    webhook_backoff_seconds: float = Field(default=5, gt=0, description="First retry delay (doubles, with jitter).")
+    webhook_backoff_max_seconds: float = Field(default=3600, gt=0, description="Longest retry delay.")
+    webhook_retry_seconds: float = Field(
+        default=24 * 3600, gt=0, description="How long an event is retried before it becomes a dead letter."
+    )
+    finding_attachment_max_bytes: int = Field(default=10 * 1024 * 1024, description="Largest finding attachment.")
+    log_enabled: bool = Field(
+        default=True, description="Record every sealing and status change in the issuance log (seal_service.log)."
+    )
+    log_sequence_delay_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="Longest time a new log entry waits before it is in a signed checkpoint."
+    )
+    log_witness_quorum: int = Field(
+        default=0, ge=0, description="Cosignatures of distinct witnesses the trust bundle asks verifiers to require."
+    )
+    log_origin: str | None = Field(
+        default=None,
+        description="Origin (and key name) of the issuance log; default: the public URL without scheme + /log.",
     )
 
     @classmethod

@@ -47,6 +47,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ObjectIdentifier
 
 from verifier.errors import InputError
+from verifier.tlog import TlogError
+from verifier.transparency import LogPolicy
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -216,6 +218,8 @@ class TrustBundle:
     memoranda: tuple[BundleMemorandum, ...]
     signer: x509.Certificate
     """The bundle signer's certificate (issued by the root)."""
+    log: LogPolicy | None = None
+    """The issuance log's keys, witnesses, k-of-n policy and pinned checkpoint (None in bundles without a log)."""
 
     @property
     def root(self) -> x509.Certificate:
@@ -571,4 +575,16 @@ def load_trust_bundle(
         items=items,
         memoranda=memoranda,
         signer=signer,
+        log=_log_policy(top.get("log")),
     )
+
+
+def _log_policy(section: object) -> LogPolicy | None:
+    if section is None:
+        return None
+    if not isinstance(section, dict):
+        raise BundleError("trust bundle: payload.log must be an object")
+    try:
+        return LogPolicy.from_bundle_section(section)
+    except TlogError as exc:
+        raise BundleError(f"trust bundle: payload.log: {exc}") from None

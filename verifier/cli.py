@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import dataclasses
 import gc
 import json
 import logging
@@ -36,12 +37,14 @@ from typing import Any, TextIO
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from verifier.bundle import load_trust_bundle
+from verifier.bundle import TrustBundle, load_trust_bundle
 from verifier.engine import Verifier, load_crls
 from verifier.errors import InputError, VerifierError
+from verifier.log_check import LogCheck
 from verifier.ltv import RevocationSources
 from verifier.registry import ServiceRegistry
 from verifier.report import Indication, Message, Verdict, VerificationReport
+from verifier.tlog import TlogError
 from verifier.trust import load_trust_roots
 
 PROG = "seal-verify"
@@ -111,6 +114,21 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="online: fetch revocation status (CRL, OCSP) from the addresses in the certificates, for seals below "
         "B-LTA that carry none (B-B, B-T)",
+    )
+    parser.add_argument(
+        "--log-proof",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="offline: a licence's issuance-log receipt (seal-service log proof --licence ID -o FILE, "
+        "c2sp.org/tlog-proof@v1), checked against the log keys and witnesses of --trust-bundle; repeat for more",
+    )
+    parser.add_argument(
+        "--log-quorum",
+        type=int,
+        metavar="K",
+        help="require cosignatures of K of the trust bundle's witnesses on the log checkpoint (default: the "
+        "bundle's recommendation)",
     )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print a JSON array with one report object per file")
@@ -190,6 +208,8 @@ class _Setup:
     bundle: bytes | None = None
     service: str | None = None
     online: bool = False
+    log_proofs: tuple[bytes, ...] = ()
+    log_quorum: int | None = None
 
 
 _verifier: Verifier | None = None
@@ -198,13 +218,39 @@ _at: datetime | None = None
 _HEAD_FILES = 48
 
 
+def _log_check(bundle: TrustBundle, setup: _Setup) -> LogCheck | None:
+    """The issuance-log check when the bundle names a log and there is a receipt or a service to ask."""
+    if bundle.log is None:
+        if setup.log_proofs:
+            raise InputError("--log-proof: the trust bundle names no issuance log")
+        return None
+    if not setup.log_proofs and not setup.service:
+        return None
+    policy = bundle.log
+    if setup.log_quorum is not None:
+        if setup.log_quorum > len(policy.witnesses):
+            raise InputError(
+                f"--log-quorum {setup.log_quorum}: the trust bundle names only {len(policy.witnesses)} witness(es)"
+            )
+        policy = dataclasses.replace(policy, quorum=setup.log_quorum)
+    try:
+        return LogCheck.build(policy, receipts=list(setup.log_proofs), service=setup.service)
+    except TlogError as exc:
+        raise InputError(f"--log-proof: {exc}") from None
+
+
 def _build_verifier(setup: _Setup, at: datetime | None) -> Verifier:
     roots = [x509.load_der_x509_certificate(der) for der in setup.roots_der]
     registry = ServiceRegistry(setup.service) if setup.service else None
     revocation = RevocationSources(service_url=setup.service, online=setup.online)
     if setup.bundle is not None:
         bundle = load_trust_bundle(setup.bundle, trust_roots=roots, at=at or datetime.now(UTC))
-        return Verifier.from_bundle(bundle, crls=setup.crls_der, registry=registry, revocation=revocation)
+        log = _log_check(bundle, setup)
+        return Verifier.from_bundle(
+            bundle, crls=setup.crls_der, registry=registry, revocation=revocation, log_check=log
+        )
+    if setup.log_proofs:
+        raise InputError("--log-proof needs a signed --trust-bundle (it names the log's keys and witnesses)")
     return Verifier.from_trust_roots(roots, crls=setup.crls_der, registry=registry, revocation=revocation)
 
 
@@ -380,6 +426,16 @@ class _Progress:
             self.stream.write("\r\x1b[K")
 
 
+def _read_log_proofs(paths: Sequence[str]) -> list[bytes]:
+    found = []
+    for path in paths:
+        try:
+            found.append(Path(path).read_bytes())
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read log proof ({exc.strerror or exc})") from None
+    return found
+
+
 def _setup(args: argparse.Namespace) -> _Setup:
     """Trust roots, CRLs, bundle and service from the arguments, checked here once (input errors exit 2)."""
     pem_files = list(args.trust_root)
@@ -404,6 +460,8 @@ def _setup(args: argparse.Namespace) -> _Setup:
         bundle=bundle,
         service=args.service,
         online=args.online,
+        log_proofs=tuple(_read_log_proofs(args.log_proof)),
+        log_quorum=args.log_quorum,
     )
     _build_verifier(setup, args.at)  # fail now, once, on a bad bundle or URL rather than in every worker
     return setup

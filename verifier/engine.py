@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives import serialization
 from verifier._fastpath import FastPath
 from verifier.bundle import TrustBundle
 from verifier.errors import InputError
+from verifier.log_check import LogCheck
 from verifier.ltv import RevocationSources
 from verifier.registry import LicenceRegistry, check_licence
 from verifier.report import VerificationReport
@@ -76,6 +77,7 @@ class Verifier:
         registry: LicenceRegistry | None = None,
         fast_path: bool = True,
         revocation: RevocationSources | None = None,
+        log_check: LogCheck | None = None,
     ) -> None:
         """Prefer the named constructors :meth:`from_trust_roots` and :meth:`from_bundle`. ``fast_path=False``
         sends every document through pyHanko's full validation (same verdicts, slower). ``revocation`` says where
@@ -88,6 +90,8 @@ class Verifier:
         self.crls = tuple(crls)
         self.registry = registry
         self.revocation = revocation
+        self.log_check = log_check
+        """Whether each valid licence must be in the issuance log (:mod:`verifier.log_check`)."""
         self._spec = _validation_spec(self.trust_roots, self.crls)
         self._fast = FastPath(self.trust_roots, self.crls) if fast_path else None
 
@@ -111,10 +115,18 @@ class Verifier:
         crls: Sequence[bytes] = (),
         registry: LicenceRegistry | None = None,
         revocation: RevocationSources | None = None,
+        log_check: LogCheck | None = None,
     ) -> Verifier:
         """Trust the root of an already checked bundle (:func:`verifier.bundle.load_trust_bundle`) and judge
         seals by its lifecycle data: retired at a cut-over, revoked, key compromised since a date."""
-        return cls(trust_roots=[bundle.root], bundle=bundle, crls=crls, registry=registry, revocation=revocation)
+        return cls(
+            trust_roots=[bundle.root],
+            bundle=bundle,
+            crls=crls,
+            registry=registry,
+            revocation=revocation,
+            log_check=log_check,
+        )
 
     async def verify_async(self, pdf: bytes, *, at: datetime | None = None, file: str = "") -> VerificationReport:
         """:meth:`verify` for callers inside an event loop."""
@@ -127,6 +139,8 @@ class Verifier:
                 report = _with_lifecycle_check(report, apply_lifecycle_policy(report, self.bundle, at=clock))
             if self.registry is not None:
                 report = check_licence(report, pdf, self.registry, at=clock)
+            if self.log_check is not None:
+                report = self.log_check.apply(report, pdf, bundle=self.bundle)
             return report
         except Exception as exc:  # a verifier bug or a file pyHanko chokes on: never a traceback, an honest answer
             return _unfinished(file, exc)

@@ -162,6 +162,7 @@ CHECK_ORDER = (
     "seal-lifecycle",
     "licence-identity",
     "licence-status",
+    "licence-log",
 )
 
 

@@ -80,6 +80,7 @@ from verifier import _signer_facts
 from verifier import _speedups as speedups
 from verifier._fastdiff import check_lta_update
 from verifier._fastpath import FastPath, FastPathRefused, _FactCache, seal_and_timestamp
+from verifier.archive_chain import chain_problem, timestamp_chain, tsa_revocation_policy, with_tsa_assertions
 from verifier.bundle import TrustBundle
 from verifier.checks import impersonated_issuer, signature_value_problem
 from verifier.errors import InputError
@@ -551,16 +552,9 @@ def _validation_spec(trust_roots: Sequence[x509.Certificate], crls: Sequence[byt
             )
         ),
     )
-    # Time-stamping units: trusted through the roots, not revocation-checked (see the module docstring).
-    tsa_policy = CertValidationPolicySpec(
-        trust_manager=trust,
-        revinfo_policy=CertRevTrustPolicy(
-            RevocationCheckingPolicy(
-                ee_certificate_rule=RevocationCheckingRule.NO_CHECK,
-                intermediate_ca_cert_rule=RevocationCheckingRule.NO_CHECK,
-            )
-        ),
-    )
+    # Time-stamping units: trusted through the roots; revocation data checked where a chain of renewals needs it
+    # (verifier/archive_chain.py, with the per-file assertions added in _ades).
+    tsa_policy = CertValidationPolicySpec(trust_manager=trust, revinfo_policy=tsa_revocation_policy())
     return PdfSignatureValidationSpec(
         SignatureValidationSpec(
             cert_validation_policy=seal_policy,
@@ -581,9 +575,11 @@ async def _ades(
     at: datetime,
     level: str,
     sources: RevocationSources | None = None,
+    trust_roots: Sequence[x509.Certificate] = (),
 ) -> tuple[_Finding, datetime | None]:
     """The AdES verdict on ``sig`` for its PAdES ``level`` and the time it is proven to exist (None unless it
-    passed with a proof of time): LTA validation for B-LTA, :mod:`verifier.levels` below it."""
+    passed with a proof of time): LTA validation for B-LTA (with the renewal chain's proofs of existence from
+    :func:`verifier.archive_chain.with_tsa_assertions`), :mod:`verifier.levels` below it."""
     if level != "B-LTA":
         try:
             signature_time = _signature_timestamp(sig)
@@ -596,7 +592,7 @@ async def _ades(
     else:
         # ``at`` is the verifier's clock ("now"), not a historical control time: point_in_time_validation=False.
         timing = ValidationTimingInfo(validation_time=at, best_signature_time=at, point_in_time_validation=False)
-        result = await ades_lta_validation(sig, spec, timing_info=timing)
+        result = await ades_lta_validation(sig, with_tsa_assertions(spec, sig.reader, trust_roots, at), timing)
         indic = result.ades_subindic
         status = indic.status.name
         sub = indic.name if isinstance(indic, enum.Enum) else None
@@ -935,7 +931,7 @@ async def _verify(
         if fast_proven is not None:
             finding, proven_at = _Finding(Verdict.VALID, Indication.TOTAL_PASSED, None, (), ()), fast_proven
         else:
-            finding, proven_at = await _ades(sig, spec, at, _pades_level(reader, sig, timestamps), sources)
+            finding, proven_at = await _ades(sig, spec, at, _pades_level(reader, sig, timestamps), sources, trust_roots)
         if sig is main and proven_at is not None and signed_at is None:
             facts["signed_at"], facts["signed_at_source"] = proven_at, "proof-of-existence"
         if sig is main and finding.verdict is Verdict.VALID and level != "B-B":
@@ -957,6 +953,8 @@ async def _verify(
             (*_valid_messages(seal, facts["signed_at"], facts["signed_at_source"]), *no_proof_of_time(level)),
             worst.details,
         )
+    elif (broken := chain_problem(timestamp_chain(signatures), at=at)) is not None:
+        worst = dataclasses.replace(worst, messages=(*worst.messages, broken))
     elif signed_at is not None and at < signed_at:
         worst = _Finding(
             worst.verdict,

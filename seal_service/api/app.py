@@ -21,6 +21,9 @@ ROUTER_MODULES: tuple[str, ...] = (
     "seal_service.api.licence_page",
     "seal_service.api.offline_docs",
     "seal_service.api.public_site",
+    "seal_service.api.supervision",
+    "seal_service.api.transparency",
+    "seal_service.api.archive",
 )
 
 
@@ -52,4 +55,5 @@ def create_app(settings: Settings | None = None, *, instance: Instance | None = 
     # Feature areas add their routers here, one line each (module with a ``router`` attribute).
     for module_name in ROUTER_MODULES:
         app.include_router(importlib.import_module(module_name).router)
+    importlib.import_module("seal_service.api.transparency").install(app)  # the log's sequencer runs in serve
     return app

@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from seal_service.api.limits import Receive, Scope, Send
 from seal_service.api.page_cache import LicencePageFastPath, LicencePages, Rendered
+from seal_service.archive import last_renewed
 from seal_service.instance import Instance
 from seal_service.public.masking import public_holder
 from seal_service.storage.models import Licence
@@ -136,7 +137,9 @@ def _not_found_body(licence_id: str) -> str:
     )
 
 
-def _licence_body(licence: Licence, at: datetime, printed_number: str | None = None) -> str:
+def _licence_body(
+    licence: Licence, at: datetime, renewed_at: datetime | None = None, printed_number: str | None = None
+) -> str:
     status = licence_status(licence, at)
     css, zh, en = STATUS_WORDS.get(status, ("bad", status, status))
     # Organisations in full, natural persons masked and without their ID number (seal_service.public.masking).
@@ -157,6 +160,7 @@ def _licence_body(licence: Licence, at: datetime, printed_number: str | None = N
         (("发证日期", "Issued on"), licence.issue_date.isoformat()),
         (("有效期", "Valid"), validity),
         (("盖章时间", "Sealed at"), f"{sealed} (UTC+08:00)"),
+        (("最近续期", "Last renewed"), _renewed(renewed_at)),
         (("证照标识", "Identifier"), licence.identifier),
     ]
     items = "".join(f"<dt>{_t(*label)}</dt><dd>{html.escape(value)}</dd>" for label, value in rows if value)
@@ -175,7 +179,7 @@ def _licence_body(licence: Licence, at: datetime, printed_number: str | None = N
     return (
         f'<section class="card"><div>{_t("登记状态", "Status on record")}</div>'
         f'<p class="status {css}" id="status" data-status="{status}">{_t(zh, en)}</p>{reason}'
-        f"<dl>{items}</dl></section>"
+        f"{log_line(licence, at)}<dl>{items}</dl></section>"
         '<section class="card"><h2 style="font-size:1rem;margin:0 0 .5rem">'
         + _t("核验您手中的文件", "Check the file you hold")
         + f'</h2><label id="drop" data-licence="{html.escape(licence.id)}">'
@@ -191,27 +195,57 @@ def _licence_body(licence: Licence, at: datetime, printed_number: str | None = N
     )
 
 
-def _load(instance: Instance, licence_id: str) -> tuple[Licence | None, str | None]:
+def _renewed(renewed_at: datetime | None) -> str:
+    """When the archive renewal (re-time-stamping) last added a version; empty (row hidden) if never."""
+    if renewed_at is None:
+        return ""
+    return renewed_at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S") + " (UTC+08:00)"
+
+
+#: A licence not in the issuance log this long after sealing was sealed outside the record (the sequencer puts
+#: entries in a checkpoint within ``log_sequence_delay_seconds``, one second by default).
+LOG_GRACE = timedelta(seconds=60)
+
+
+def log_line(licence: Licence, at: datetime) -> str:
+    """The licence's place in the issuance log, or the loud warning that it is not there."""
+    if licence.log_index is not None:
+        index = licence.log_index
+        words = _t(f"已记入签发日志（第 {index} 条）", f"In the issuance log (entry {index})")
+        return f'<p id="log" data-log="included">{words}</p>'
+    if at - licence.sealed_at < LOG_GRACE:
+        return f'<p id="log" data-log="pending">{_t("正在记入签发日志", "Being added to the issuance log")}</p>'
+    return (
+        '<p class="status bad" id="log" data-log="outside-record">'
+        + _t("严重警告：此证照在登记记录之外签章（签发日志中没有此证照）", "WARNING: sealed outside the record")
+        + "</p>"
+    )
+
+
+def _load(instance: Instance, licence_id: str) -> tuple[Licence | None, datetime | None, str | None]:
+    """The licence, when it was last renewed, and the number printed on it if that duplicated another's."""
     with instance.sessions() as session:
         licence = session.get(Licence, licence_id)
-        printed = None
-        if licence is not None:
-            _ = licence.authority.name, licence.seal.name  # load while the session is open
-            change = session.get(LicenceNumberChange, licence_id)
-            printed = change.printed_number if change is not None else None
-        return licence, printed
+        if licence is None:
+            return None, None, None
+        _ = licence.authority.name, licence.seal.name  # load while the session is open
+        change = session.get(LicenceNumberChange, licence_id)
+        printed = change.printed_number if change is not None else None
+        return licence, last_renewed(session, licence_id), printed
 
 
 def render_licence_page(instance: Instance, licence_id: str, *, lang: str, at: datetime) -> tuple[int, str]:
     """(HTTP status, HTML) of the page for ``licence_id``."""
     html_lang = "en" if lang == "en" else "zh-CN"
-    licence, printed = _load(instance, licence_id) if _LOOKS_LIKE_AN_ID.fullmatch(licence_id) else (None, None)
+    licence, renewed_at, printed = (
+        _load(instance, licence_id) if _LOOKS_LIKE_AN_ID.fullmatch(licence_id) else (None, None, None)
+    )
     if licence is None:
         title = "未找到证照 / Licence not found"
         shown = licence_id if len(licence_id) <= MAX_LICENCE_ID else licence_id[:MAX_LICENCE_ID] + "…"
         return 404, _page(title, _not_found_body(shown), lang=html_lang)
     title = f"证照核验 {licence.number}"
-    return 200, _page(title, _licence_body(licence, at, printed), lang=html_lang)
+    return 200, _page(title, _licence_body(licence, at, renewed_at, printed), lang=html_lang)
 
 
 _HEADERS = {

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Header, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from seal_service.api.deps import InstanceDep, require_role
 from seal_service.api.workers import seal_in_pool, sealing_lifespan
+from seal_service.archive import licence_pdf, versions_of
 from seal_service.errors import InvalidInput, NotAuthorised, NotFound
 from seal_service.instance import Instance
 from seal_service.services import idempotency
@@ -23,7 +25,6 @@ from seal_service.services.sealing import (
     LicenceRequest,
     change_licence_status,
     get_licence,
-    get_licence_pdf,
 )
 from seal_service.signing.sealer import PadesLevel
 from seal_service.storage.models import Licence
@@ -38,6 +39,15 @@ class LicenceLinks(BaseModel):
     self: str = Field(examples=["/v1/licences/L3F2A9C41B7D0E5A6C1B2"])
     pdf: str = Field(examples=["/v1/licences/L3F2A9C41B7D0E5A6C1B2/pdf"])
     verify: str = Field(examples=["http://127.0.0.1:8000/v/L3F2A9C41B7D0E5A6C1B2"])
+
+
+class LicenceVersionOut(BaseModel):
+    """One version of the licence's PDF: 1 as issued, then one per archive renewal."""
+
+    version: int = Field(examples=[2])
+    sha256: str = Field(description="SHA-256 of this version's PDF (GET .../pdf?version=N).")
+    created_at: datetime = Field(description="Sealing time (version 1) or the renewal time-stamp's time.")
+    renewal: bool = Field(description="Whether this version is an archive renewal (re-time-stamping).")
 
 
 class LicenceOut(BaseModel):
@@ -58,11 +68,16 @@ class LicenceOut(BaseModel):
     seal_id: str = Field(examples=["jc-bureau-approval"])
     level: str = Field(examples=["B-LTA"])
     sealed_at: datetime
-    document_sha256: str = Field(description="SHA-256 of the sealed PDF exactly as GET .../pdf returns it.")
+    document_sha256: str = Field(
+        description="SHA-256 of the sealed PDF as issued (version 1); renewed versions are listed in `versions`."
+    )
     status: Literal["valid", "suspended", "revoked", "cancelled"]
     status_reason: str | None
     verify_url: str
     links: LicenceLinks
+    versions: list[LicenceVersionOut] = Field(
+        default_factory=list, description="Every version of the PDF, oldest first; GET .../pdf serves the newest."
+    )
 
 
 class StatusChange(BaseModel):
@@ -93,6 +108,7 @@ def _out(instance: Instance, licence: Licence) -> LicenceOut:
         links=LicenceLinks(
             self=f"/v1/licences/{licence.id}", pdf=f"/v1/licences/{licence.id}/pdf", verify=f"{base}/v/{licence.id}"
         ),
+        versions=[LicenceVersionOut(**asdict(v)) for v in versions_of(instance, licence)],
     )
 
 
@@ -211,16 +227,23 @@ def read_licence(licence_id: str, instance: InstanceDep, caller: ApprovalSystem)
     response_class=Response,
     responses={200: {"content": {"application/pdf": {}}}},
 )
-def read_licence_pdf(licence_id: str, instance: InstanceDep, caller: ApprovalSystem) -> Response:
-    """The sealed bytes; their SHA-256 is the record's ``document_sha256``."""
+def read_licence_pdf(
+    licence_id: str,
+    instance: InstanceDep,
+    caller: ApprovalSystem,
+    version: Annotated[int | None, Query(ge=1, description="A version (1 = as issued); default the newest")] = None,
+) -> Response:
+    """The sealed bytes of the newest version (or of ``version``); their SHA-256 is that version's ``sha256``."""
     licence = _own_licence(instance, licence_id, caller)
-    data = get_licence_pdf(instance, licence_id)
+    data, info = licence_pdf(instance, licence_id, version)
+    name = licence.id if version is None else f"{licence.id}-v{version}"
     return Response(
         data,
         media_type="application/pdf",
         headers={
-            "Content-Disposition": f'attachment; filename="{licence.id}.pdf"',
-            "Digest": f"sha-256={licence.document_sha256}",
+            "Content-Disposition": f'attachment; filename="{name}.pdf"',
+            "Digest": f"sha-256={info.sha256}",
+            "Licence-Version": str(info.version),
         },
     )
 

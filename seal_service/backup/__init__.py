@@ -47,7 +47,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 FORMAT = 1
 #: Tables whose rows a fresh schema already has (the migrations seed them); replaced by the backup's on restore.
-SEEDED_BY_MIGRATIONS = frozenset({"audit_chain_head"})
+SEEDED_BY_MIGRATIONS = frozenset({"audit_chain_head", "supervision_event_head"})
 _SQLITE_SUFFIXES = ("", "-wal", "-shm", "-journal")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from seal_service.commands import command_group
 from seal_service.commands.outcome import writable_output
 from seal_service.settings import Settings
 
@@ -50,7 +51,7 @@ def register(sub: argparse._SubParsersAction, seals_sub: argparse._SubParsersAct
     p.add_argument("--force", action="store_true", help="overwrite OUT.pdf if it exists")
     p.set_defaults(func=cmd_demo_pdf)
 
-    licences = sub.add_parser("licences", help="recorded licences").add_subparsers(dest="licences_cmd", required=True)
+    licences = command_group(sub, "licences", help="issued licences and the versions of their PDF", dest="licences_cmd")
     p = licences.add_parser("get", help="write a licence's sealed PDF (as recorded)")
     p.add_argument("licence_id", metavar="LICENCE_ID")
     p.add_argument("-o", "--output", required=True, metavar="OUT.pdf")

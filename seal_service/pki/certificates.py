@@ -195,9 +195,10 @@ def build_tsa_certificate(
     at: datetime,
     urls: PkiUrls,
     name: str = "One-Seal 时间戳服务（开发）",
+    validity: timedelta = SERVICE_VALIDITY,
 ) -> x509.Certificate:
-    """RFC 3161 TSA certificate: critical EKU timeStamping only (RFC 3161 §2.3)."""
-    builder = _base(_name(name, "One-Seal Development PKI"), issuer.subject, key.public_key(), at, SERVICE_VALIDITY)
+    """RFC 3161 TSA certificate: critical EKU timeStamping only (RFC 3161 §2.3), valid for ``validity``."""
+    builder = _base(_name(name, "One-Seal Development PKI"), issuer.subject, key.public_key(), at, validity)
     builder = _issued_by(builder, issuer)
     builder = _revocation_pointers(builder, urls, "root", ocsp=False)
     builder = (

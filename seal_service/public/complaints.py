@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from seal_service.catalogue import AuthorityKind, Catalogue
 from seal_service.errors import InvalidInput, NotAuthorised, NotFound, StateConflict
+from seal_service.events.outbox import TYPE_PREFIX, emit, event_source
 from seal_service.instance import Instance
 from seal_service.services.audit import record
 from seal_service.storage.models import Licence
@@ -69,6 +70,10 @@ CATEGORY_EN = {
     Category.SERVICE: "Approval service problem",
     Category.OTHER: "Other",
 }
+
+
+#: The supervision event of a complaint about a licence's holder (docs/supervision.md).
+COMPLAINT_FILED = TYPE_PREFIX + "complaint.filed"
 
 
 class ComplaintStatus(StrEnum):
@@ -251,8 +256,6 @@ def file_complaint(
         )
         session.add(complaint)
         session.flush()
-        # Supervision feed (issue 12): when route.about_holder, emit the complaint event here, inside this
-        # transaction (outbox), e.g. emit_event(session, type="complaint.filed", subject=<licence number>, ...).
         record(
             session,
             at=at,
@@ -261,6 +264,29 @@ def file_complaint(
             licence_id=licence.id if licence else None,
             details={"receipt": receipt, "category": kind.value, "routed_to": route.authority, "route": route.route},
         )
+        if route.about_holder and licence is not None:
+            # Outbox: the supervising department learns of a complaint about a holder on its feed, in this
+            # transaction (after the audit entry, so locks are taken in the order every writer uses). The
+            # complainant's contact stays with the bureau.
+            emit(
+                session,
+                type=COMPLAINT_FILED,
+                subject=licence.id,
+                data={
+                    "receipt": receipt,
+                    "category": kind.value,
+                    "text": body,
+                    "licence_id": licence.id,
+                    "licence_number": licence.number,
+                    "item_code": licence.item_code,
+                    "holder_name": licence.holder_name,
+                    "holder_code": licence.holder_code,
+                    "routed_to": route.authority,
+                },
+                departments={route.authority},
+                at=at,
+                source=event_source(instance),
+            )
     return FiledComplaint(receipt=receipt, route=route, filed_at=at)
 
 

@@ -40,6 +40,8 @@ class Role(StrEnum):
     """Reads and exports the audit log; changes nothing."""
     OPERATOR = "operator"
     """Runs the service: health, catalogue, memoranda; no key operations."""
+    SUPERVISOR = "supervisor"
+    """A supervising department (审管分离): reads the events of its items and seals, files findings."""
 
 
 class Unauthenticated(SealServiceError):
@@ -96,6 +98,8 @@ def create_api_key(
         raise InvalidInput("a key needs a name of 1 to 200 characters", field="name")
     if role is Role.APPROVAL_SYSTEM and not authority_code:
         raise InvalidInput("an approval system's key must be bound to an authority", field="authority")
+    if role is Role.SUPERVISOR and not authority_code:
+        raise InvalidInput("a supervisor's key must be bound to its department (--authority)", field="authority")
     key_id = "k" + secrets.token_hex(6)
     secret = f"sk_{key_id}_{secrets.token_urlsafe(20)}"
     with instance.writer.begin() as session:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -20,6 +20,7 @@ from seal_service.catalogue import CatalogueAuthority
 from seal_service.errors import ConfigurationError
 from seal_service.instance import ISSUER_OF, Instance, PkiRole
 from seal_service.keys.store import PrivateKey
+from seal_service.log import ensure_log
 from seal_service.pki.certificates import (
     SealSubject,
     build_audit_certificate,
@@ -116,7 +117,9 @@ def _ensure_pki(
                 PkiRole.OCSP: build_ocsp_certificate,
                 PkiRole.AUDIT: build_audit_certificate,
             }[role]
-            cert = builder(key=key, issuer=issuer, issuer_key=issuer_key, at=at, urls=urls)
+            tsa_days = instance.settings.tsa_certificate_days
+            lifetime = {"validity": timedelta(days=tsa_days)} if role is PkiRole.TSA else {}
+            cert = builder(key=key, issuer=issuer, issuer_key=issuer_key, at=at, urls=urls, **lifetime)
         certs[role] = cert
         row = PkiCertificate(
             role=role.value,
@@ -298,6 +301,7 @@ def initialise(instance: Instance, *, at: datetime, algorithm: KeyAlgorithm | No
             for spec in catalogue.authorities.values():
                 authority = _ensure_authority(session, spec, at, report)
                 _ensure_seal(instance, session, authority, spec, at, algorithm, report)
+        report.created.extend(ensure_log(instance, at=at))
     except BaseException:
         # Keys whose certificates were never committed are useless and would block the next init.
         committed = _committed_key_refs(instance)

@@ -50,6 +50,7 @@ ACTION_PARAMS: dict[KeyRequestAction, frozenset[str]] = {
     KeyRequestAction.REVOKE: frozenset({"reason", "invalidity_date"}),
     KeyRequestAction.COMPROMISE: frozenset({"invalidity_date", "note"}),
     KeyRequestAction.RETIRE_KEY: frozenset({"certificate_id"}),
+    KeyRequestAction.ROTATE_TSA: frozenset(),
 }
 
 
@@ -111,6 +112,12 @@ def _check_request(
     unknown = set(params) - ACTION_PARAMS[action]
     if unknown:
         raise InvalidInput(f"{action.value} does not take {', '.join(sorted(unknown))}", field="params")
+    if action is KeyRequestAction.ROTATE_TSA:
+        from seal_service.archive.tsa_rotation import TSA_TARGET
+
+        if seal_id != TSA_TARGET:
+            raise InvalidInput(f"rotate-tsa applies to {TSA_TARGET!r}, not to a seal", field="seal_id")
+        return
     seal = session.get(Seal, seal_id)
     if action is KeyRequestAction.GENERATE:
         if seal is not None:
@@ -356,6 +363,10 @@ def _execute(
             instance, seal_id, int(params["certificate_id"]), at=at, actor=actor, request_id=request_id
         )
         return {"seal_id": seal_id, "certificate_id": int(params["certificate_id"]), "destroyed_key_ref": ref}
+    if action is KeyRequestAction.ROTATE_TSA:
+        from seal_service.archive.tsa_rotation import rotate_tsa
+
+        return rotate_tsa(instance, at=at, actor=actor, request_id=request_id).as_result()
     raise InvalidInput(f"unknown action {action}")
 
 

@@ -31,6 +31,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from seal_service.catalogue import Catalogue
 from seal_service.errors import InvalidInput
+from seal_service.events.outbox import memorandum_recorded
+from seal_service.log.leaves import log_seals_retired
 from seal_service.memoranda import (
     Memorandum,
     Retirement,
@@ -328,6 +330,7 @@ def record_memorandum(
         retired_seals: tuple[str, ...] = ()
         if retires is not None and dept_row is not None:
             retired_seals = tuple(session.scalars(select(Seal.id).where(Seal.authority_id == dept_row.id)))
+            log_seals_retired(session, instance.settings, seal_ids=retired_seals, authority=department, at=cut_over)
         session.add(
             AuditEntry(
                 at=at,
@@ -343,6 +346,15 @@ def record_memorandum(
                     "reference": reference,
                 },
             )
+        )
+        memorandum_recorded(
+            session,
+            instance,
+            memorandum=row,
+            retired_seals=retired_seals,
+            retires_on=retires.day if retires is not None else None,
+            cut_over_at=cut_over,
+            at=at,
         )
         memo = _memorandum(row)
     instance.revocation.changed()

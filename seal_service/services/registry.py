@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from seal_service.errors import InvalidInput, NotFound
+from seal_service.events.outbox import EventType, seal_event
 from seal_service.instance import Instance
 from seal_service.services.audit import record
 from seal_service.services.lifecycle import Revocation
@@ -167,6 +168,15 @@ def revoke_seal(
                 "certificates": revoked_serials,
                 "invalidity_date": invalidity_date.isoformat() if invalidity_date else None,
             },
+        )
+        seal_event(
+            session,
+            instance,
+            seal_id=seal_id,
+            authority_code=seal.authority.code,
+            type=EventType.SEAL_REVOKED,
+            at=at,
+            data={"reason": reason, "certificates": revoked_serials, "invalidity_date": invalidity_date},
         )
         session.flush()
         view = _view(seal)

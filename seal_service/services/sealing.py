@@ -26,8 +26,10 @@ from sqlalchemy.orm import Session
 from seal_service.appearance.stamp import StampText
 from seal_service.catalogue import CatalogueItem
 from seal_service.errors import InvalidInput, NotAuthorised, NotFound, SealNotUsable, SealServiceError
+from seal_service.events.outbox import EventType, licence_event
 from seal_service.identifiers import HOLDER_CODE_TYPES, check_holder_code, licence_identifier
 from seal_service.instance import Instance
+from seal_service.log.leaves import log_licence_sealed, log_licence_status
 from seal_service.public.numbering import ensure_number_free, licence_number_guard, reserve_licence_number
 from seal_service.services.audit import checkpoint_if_due, record
 from seal_service.services.idempotency import ClaimToken, complete_in
@@ -226,6 +228,7 @@ def seal_licence(
             ensure_number_free(session, request.number)
         material = load_material(instance, seal, cert)
         authority_id, credit_code, jurisdiction = authority.id, authority.credit_code, authority.jurisdiction_code
+        authority_code, certificate_der = authority.code, cert.certificate_der
         seal_name = seal.name
     # (2) the document: a real, intact, unsigned PDF without active content.
     inspect_pdf(pdf, max_bytes=instance.settings.max_upload_bytes)
@@ -293,6 +296,17 @@ def seal_licence(
         if claim is not None:
             session.flush()
             complete_in(session, claim, licence_id)
+        licence_event(session, instance, session.get(Licence, licence_id), EventType.LICENCE_SEALED, at=at)
+        log_licence_sealed(
+            session,
+            instance.settings,
+            licence_id=licence_id,
+            document_sha256=digest,
+            certificate_der=certificate_der,
+            item=item.code,
+            authority=authority_code,
+            at=at,
+        )
     checkpoint_if_due(instance, entry.seq, at=at)
     return SealedLicence(
         licence_id=licence_id,
@@ -347,6 +361,13 @@ _TRANSITIONS = {
 _DONE = {LicenceAction.CANCEL: "cancelled"}
 
 
+_STATUS_EVENTS = {
+    LicenceAction.REVOKE: EventType.LICENCE_REVOKED,
+    LicenceAction.SUSPEND: EventType.LICENCE_SUSPENDED,
+    LicenceAction.REINSTATE: EventType.LICENCE_REINSTATED,
+}
+
+
 def change_licence_status(
     instance: Instance,
     licence_id: str,
@@ -383,6 +404,15 @@ def change_licence_status(
             seal_id=licence.seal_id,
             licence_id=licence.id,
             details={"status": target.value},
+        )
+        licence_event(session, instance, licence, _STATUS_EVENTS[action], at=at, extra={"reason": reason})
+        log_licence_status(
+            session,
+            instance.settings,
+            licence_id=licence.id,
+            action=action.value,
+            authority=licence.authority.code,
+            at=at,
         )
         session.flush()
         return licence

@@ -41,6 +41,8 @@ from sqlalchemy.exc import IntegrityError
 from seal_service.errors import ConfigurationError
 from seal_service.instance import Instance, PkiRole
 from seal_service.keys.store import PrivateKey
+from seal_service.log.publication import bundle_section as log_bundle_section
+from seal_service.log.publication import content_for_digest
 from seal_service.services.lifecycle import Revocation, seal_lifecycles
 from seal_service.storage.lifecycle_models import TrustBundleRecord
 
@@ -85,6 +87,13 @@ def _revocation(revocation: Revocation | None) -> dict[str, Any] | None:
         "invalidity_date": iso(revocation.invalidity_date) if revocation.invalidity_date else None,
         "retirement": revocation.retirement is not None,
     }
+
+
+def _retired_tsa_entries(instance: Instance) -> dict[str, str]:
+    """TSA certificates retired by rotation, as ``tsa-{serial hex}`` entries: their time-stamps must keep verifying."""
+    from seal_service.archive.tsa_rotation import retired_tsa_certificates
+
+    return {f"tsa-{cert.serial_number:x}": _b64(_der(cert)) for cert in retired_tsa_certificates(instance)}
 
 
 def bundle_content(instance: Instance, *, at: datetime) -> dict[str, Any]:
@@ -140,7 +149,8 @@ def bundle_content(instance: Instance, *, at: datetime) -> dict[str, Any]:
             }
         )
     return {
-        "pki": {role.value: _b64(_der(instance.pki.certificate(role))) for role in BUNDLE_ROLES},
+        "pki": {role.value: _b64(_der(instance.pki.certificate(role))) for role in BUNDLE_ROLES}
+        | _retired_tsa_entries(instance),
         "authorities": [
             {
                 "code": a.code,
@@ -185,6 +195,7 @@ def bundle_content(instance: Instance, *, at: datetime) -> dict[str, Any]:
             }
             for m in state.memoranda
         ],
+        "log": log_bundle_section(instance),
     }
 
 
@@ -242,7 +253,7 @@ def current_trust_bundle(instance: Instance, *, at: datetime, fresh: bool = Fals
     ``fresh`` issues a new version whatever the newest one says (``seal-service trust-bundle --fresh``).
     """
     content = bundle_content(instance, at=at)
-    digest = hashlib.sha256(canonical_json(content)).hexdigest()
+    digest = hashlib.sha256(canonical_json(content_for_digest(content))).hexdigest()
     for _ in range(5):
         latest = _latest(instance)
         if latest is not None and not fresh and latest.content_sha256 == digest:

@@ -47,6 +47,8 @@ class KeyRequestAction(StrEnum):
     """The seal's key is compromised: revoke with reason keyCompromise and the invalidity date."""
     RETIRE_KEY = "retire-key"
     """Destroy the private key of a superseded or revoked certificate (the certificate keeps verifying)."""
+    ROTATE_TSA = "rotate-tsa"
+    """A new key and certificate for the time-stamp authority (``seal_id`` is ``tsa``); the old one stays published."""
 
 
 class KeyRequestStatus(StrEnum):

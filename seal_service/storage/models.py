@@ -214,6 +214,8 @@ class Licence(Base):
     status: Mapped[str] = mapped_column(String(20), default=LicenceStatus.VALID.value)
     status_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
     status_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    log_index: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    """Index of the licence's "sealed" entry in the issuance log, once sequenced (seal_service.log)."""
 
     seal: Mapped[Seal] = relationship()
     authority: Mapped[Authority] = relationship()
@@ -248,7 +250,12 @@ class AuditEntry(Base):
     """SHA-256(prev_hash || canonical JSON of this entry), hex."""
 
 
+# Supervision events, receivers and findings (seal_service.events).
+from seal_service.storage import archive_models as _archive_models  # noqa: E402, F401
+from seal_service.storage import events_models as _events_models  # noqa: E402, F401
+
 # The audit hash chain hooks into AuditEntry inserts; importing it here makes sure it is always registered.
 from seal_service.storage import jobs_models as _jobs_models  # noqa: E402, F401
 from seal_service.storage import keys_models as _keys_models  # noqa: E402, F401
+from seal_service.storage import log_models as _log_models  # noqa: E402, F401
 from seal_service.storage import public_models as _public_models  # noqa: E402, F401

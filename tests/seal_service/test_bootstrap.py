@@ -36,7 +36,7 @@ def test_init_is_idempotent_and_never_touches_keys(db_instance) -> None:  # type
     after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in keys_dir.iterdir()}
     assert report.created == []
     assert before == after
-    assert len(before) == len(PkiRole) + len(DEMO_SEALS)  # one key per service certificate and per seal
+    assert len(before) == len(PkiRole) + len(DEMO_SEALS) + 1  # one key per service certificate and seal, + the log key
 
 
 def test_private_keys_are_encrypted_and_private(db_instance) -> None:  # type: ignore[no-untyped-def]

@@ -45,6 +45,7 @@ def test_a_genuine_licence_is_valid_with_every_check_and_its_record(served) -> N
         "seal-lifecycle",
         "licence-identity",
         "licence-status",
+        "licence-log",
     ]
     outcomes = {c["name"]: c["outcome"] for c in report["checks"]}
     assert outcomes["licence-identity"] == outcomes["licence-status"] == "passed"

@@ -1,0 +1,284 @@
+"""Speed of the issuance log (a benchmark, not a test): sequencing, proofs from tiles, sealing with the log on/off.
+
+Run from the repository root::
+
+    .venv/bin/python bench/log.py                         # PostgreSQL at SEAL_TEST_POSTGRES_URL, else SQLite
+    .venv/bin/python bench/log.py --leaves 100000 --big 1000000 --proofs 2000 --seal-rounds 6 --seal-docs 10
+    .venv/bin/python bench/log.py --big 10000000          # the issue's 10 M-leaf log (slow to generate here)
+
+What it measures, each on a throwaway instance:
+
+1. **Sequencing**: ``--leaves`` pending entries (real canonical entries, written in transactions of 1,000 like
+   a busy service would) are sequenced by ``sequence_all`` (batches of 20,000: entries, tiles, root, signed
+   checkpoint per batch). Prints leaves/s against the target of 5,000/s.
+2. **Proofs from tiles**: a synthetic log of ``--big`` leaves is written straight into the tile table (leaf
+   hashes = SHA-256 of the index; every tile level computed), then ``--proofs`` random inclusion proofs and
+   consistency proofs are computed the way the service computes them (``TileHashReader`` over the database
+   tiles, one short read transaction per proof), each checked. Prints p50/p99 and proof sizes.
+3. **Sealing with the log on and off, same run**: rounds alternate ``log_enabled`` on and off on the same
+   database; with the log on, the background sequencer runs as it does in ``serve``. Prints documents/s of each
+   and the difference (target: within 5 %).
+"""
+
+# ruff: noqa: E402
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import random
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from sqlalchemy import insert
+
+from seal_service.instance import Instance
+from seal_service.log import BackgroundSequencer, sequence_all
+from seal_service.log.tiles import hash_reader
+from seal_service.services.sealing import LicenceRequest, seal_licence
+from seal_service.storage.log_models import LogCheckpoint, LogPending, LogState, LogTile
+from tests.conftest import POSTGRES_URL, make_instance, make_settings
+from tests.support.pdfs import sample_licence_pdf
+from verifier.log_entry import EntryKind, LogEntry, format_time
+from verifier.tlog import (
+    HASH_SIZE,
+    TILE_WIDTH,
+    consistency_proof,
+    inclusion_proof,
+    root_of,
+    verify_consistency,
+    verify_inclusion,
+)
+
+
+def _database(kind: str, home: Path) -> tuple[str, str | None]:
+    if kind == "sqlite":
+        return f"sqlite:///{home / 'seal.db'}", None
+    import psycopg
+
+    name = f"seal_bench_log_{secrets.token_hex(4)}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}", name
+
+
+def _drop(name: str | None) -> None:
+    if name is None:
+        return
+    import psycopg
+
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _instance(kind: str, **settings: object) -> tuple[Instance, str | None]:
+    home = Path(tempfile.mkdtemp(prefix="bench-log-"))
+    url, name = _database(kind, home)
+    return make_instance(make_settings(home, database_url=url, publication_interval_seconds=0, **settings)), name
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def bench_sequencing(instance: Instance, leaves: int) -> float:
+    """Write ``leaves`` pending entries, then time sequencing them all; returns leaves/s."""
+    at = format_time(datetime.now(UTC))
+    rows = [
+        {
+            "entry": LogEntry(
+                kind=EntryKind.SEALED,
+                licence=f"LB{i:018X}",
+                document_sha256=hashlib.sha256(i.to_bytes(8, "big")).hexdigest(),
+                certificate_sha256="ab" * 32,
+                item="JC-001",
+                authority="140500-SPJ",
+                at=at,
+            ).encode(),
+            "kind": "sealed",
+            "licence_id": f"LB{i:018X}",
+            "created_at": datetime.now(UTC),
+        }
+        for i in range(leaves)
+    ]
+    started = time.perf_counter()
+    for i in range(0, leaves, 1000):
+        with instance.writer.begin() as session:
+            session.execute(insert(LogPending), rows[i : i + 1000])
+    written = time.perf_counter() - started
+    started = time.perf_counter()
+    result = sequence_all(instance)
+    elapsed = time.perf_counter() - started
+    assert result.appended == leaves, result
+    rate = leaves / elapsed
+    print(f"  pending rows written: {leaves:,} in {written:.1f} s (the sealing transactions' share, for scale)")
+    print(f"  sequenced: {leaves:,} leaves in {elapsed:.2f} s = {rate:,.0f} leaves/s (target >= 5,000/s)")
+    print(f"  log size {result.size:,}; checkpoints signed: {-(-leaves // 20_000)}")
+    return rate
+
+
+def build_synthetic(instance: Instance, size: int) -> bytes:
+    """Tiles of a ``size``-leaf log written straight into the database; returns its root."""
+    started = time.perf_counter()
+    level, hashes_in_level, root = 0, size, b""
+    previous: list[bytes] = []
+    with instance.writer.begin() as session:
+        while hashes_in_level > 0:
+            rows, parents = [], []
+            for n in range(-(-hashes_in_level // TILE_WIDTH)):
+                first = n * TILE_WIDTH
+                width = min(TILE_WIDTH, hashes_in_level - first)
+                if level == 0:
+                    tile = [hashlib.sha256(b"\x00" + (first + i).to_bytes(8, "big")).digest() for i in range(width)]
+                else:
+                    tile = previous[first : first + width]
+                rows.append({"level": level, "n": n, "hashes": b"".join(tile)})
+                if width == TILE_WIDTH:
+                    parents.append(root_of(tile))
+                if len(rows) >= 2000:
+                    session.execute(insert(LogTile), rows)
+                    rows = []
+            if rows:
+                session.execute(insert(LogTile), rows)
+            previous = parents
+            level += 1
+            hashes_in_level = len(parents)
+        root = hash_reader(session, size).root()
+        state = session.get(LogState, 1)
+        assert state is not None
+        state.size, state.root = size, root
+        session.add(LogCheckpoint(size=size, note=b"synthetic", created_at=datetime.now(UTC)))
+    print(f"  synthetic log of {size:,} leaves built in {time.perf_counter() - started:.1f} s ({level} tile levels)")
+    return root
+
+
+def bench_proofs(instance: Instance, size: int, root: bytes, count: int) -> None:
+    """Random inclusion and consistency proofs from the database tiles, each in its own read transaction."""
+    rng = random.Random(7)
+    inclusion_ms: list[float] = []
+    consistency_ms: list[float] = []
+    inclusion_sizes: list[int] = []
+    consistency_sizes: list[int] = []
+    for _ in range(count):
+        index = rng.randrange(size)
+        started = time.perf_counter()
+        with instance.sessions() as session:
+            proof = inclusion_proof(index, size, hash_reader(session, size, prefetch=(index,)).subtree)
+        inclusion_ms.append((time.perf_counter() - started) * 1000)
+        inclusion_sizes.append(len(proof) * HASH_SIZE)
+        leaf = hashlib.sha256(b"\x00" + index.to_bytes(8, "big")).digest()
+        verify_inclusion(index=index, size=size, leaf=leaf, proof=proof, root=root)
+    old_roots: dict[int, bytes] = {}
+    for _ in range(count):
+        old = rng.randrange(1, size)
+        started = time.perf_counter()
+        with instance.sessions() as session:
+            proof = consistency_proof(old, size, hash_reader(session, size, prefetch=(old - 1,)).subtree)
+        consistency_ms.append((time.perf_counter() - started) * 1000)
+        consistency_sizes.append(len(proof) * HASH_SIZE)
+        if len(old_roots) < 50:
+            with instance.sessions() as session:
+                old_roots[old] = hash_reader(session, old).root()
+            verify_consistency(old_size=old, new_size=size, old_root=old_roots[old], new_root=root, proof=proof)
+    print(
+        f"  inclusion proofs ({count}): p50 {statistics.median(inclusion_ms):.2f} ms, "
+        f"p99 {_pct(inclusion_ms, 0.99):.2f} ms (target < 5 ms); "
+        f"size {min(inclusion_sizes)}-{max(inclusion_sizes)} bytes"
+    )
+    print(
+        f"  consistency proofs ({count}): p50 {statistics.median(consistency_ms):.2f} ms, "
+        f"p99 {_pct(consistency_ms, 0.99):.2f} ms (target < 10 ms); "
+        f"size {min(consistency_sizes)}-{max(consistency_sizes)} bytes"
+    )
+
+
+def bench_sealing(kind: str, rounds: int, docs: int) -> None:
+    """Sealing throughput with the log on and off, alternating rounds on one database."""
+    on, name = _instance(kind)
+    off = Instance(on.settings.model_copy(update={"log_enabled": False}))
+    pdf = sample_licence_pdf()
+    request = LicenceRequest(item_code="JC-001", holder_name="晋城市示例餐饮有限公司", seal_id="jc-bureau-approval")
+    sequencer = BackgroundSequencer(on).start()
+    rates: dict[str, list[float]] = {"on": [], "off": []}
+    try:
+        for instance in (on, off):  # warm-up: material, caches
+            seal_licence(instance, pdf, request, actor="bench", at=datetime.now(UTC))
+        for r in range(rounds):
+            for label, instance in (("on", on), ("off", off)) if r % 2 == 0 else (("off", off), ("on", on)):
+                started = time.perf_counter()
+                for _ in range(docs):
+                    seal_licence(instance, pdf, request, actor="bench", at=datetime.now(UTC))
+                rates[label].append(docs / (time.perf_counter() - started))
+    finally:
+        sequencer.stop()
+    sequence_all(on)
+    with on.sessions() as session:
+        state = session.get(LogState, 1)
+        assert state is not None
+    on_rate, off_rate = statistics.median(rates["on"]), statistics.median(rates["off"])
+    print(
+        f"  sealing B-LTA, {rounds} alternating rounds of {docs}: log on {on_rate:.2f} docs/s, "
+        f"log off {off_rate:.2f} docs/s, difference {100 * (off_rate - on_rate) / off_rate:+.1f} % "
+        f"(target within 5 %); log size after {state.size}"
+    )
+    on.engine.dispose()
+    _drop(name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the three measurements."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--leaves", type=int, default=100_000)
+    parser.add_argument("--big", type=int, default=1_000_000, help="leaves of the synthetic log (issue: 10 M)")
+    parser.add_argument("--proofs", type=int, default=2000)
+    parser.add_argument("--seal-rounds", type=int, default=6)
+    parser.add_argument("--seal-docs", type=int, default=10)
+    parser.add_argument("--only", default="sequencing,proofs,sealing", help="comma-separated parts to run")
+    args = parser.parse_args(argv)
+    parts = set(args.only.split(","))
+    print(f"bench/log.py on {os.cpu_count()} CPUs, database {args.database}, {datetime.now(UTC).isoformat()}")
+    if "sequencing" in parts:
+        print("1. sequencing")
+        instance, name = _instance(args.database)
+        try:
+            bench_sequencing(instance, args.leaves)
+        finally:
+            instance.engine.dispose()
+            _drop(name)
+    if "proofs" in parts:
+        bench_big(args)
+    if "sealing" in parts:
+        print("3. sealing with the log on and off")
+        bench_sealing(args.database, args.seal_rounds, args.seal_docs)
+    return 0
+
+
+def bench_big(args: argparse.Namespace) -> None:
+    """Part 2 on a synthetic log of ``args.big`` leaves."""
+    print("2. proofs from tiles")
+    instance, name = _instance(args.database)
+    try:
+        root = build_synthetic(instance, args.big)
+        print("  first pass (tiles read from the database: cold process cache):")
+        bench_proofs(instance, args.big, root, args.proofs)
+        print("  second pass (tiles this process has read stay cached; a tile prefix never changes):")
+        bench_proofs(instance, args.big, root, args.proofs)
+    finally:
+        instance.engine.dispose()
+        _drop(name)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

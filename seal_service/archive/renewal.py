@@ -1,0 +1,492 @@
+"""Archive renewal: before a B-LTA licence's newest document time-stamp stops proving anything, add a revision with
+that time-stamp's validation data (DSS) and a new document time-stamp from the current TSA key.
+
+Example::
+
+    >>> round_ = renew_archive(instance, at=now, horizon=timedelta(days=365))        # doctest: +SKIP
+    >>> round_.renewed, round_.unreadable                                             # doctest: +SKIP
+    (12, 0)
+
+One licence, step by step (:meth:`ArchiveRenewer.renew_pdf`, then :func:`commit_renewal`):
+
+1. parse the newest stored version and find its newest document time-stamp (none: not renewable);
+2. put the validation data of that time-stamp into the DSS: the TSA certificate and its chain as the token
+   carries them, the root, and the root's CRL produced now (the TSA certificate's issuer is the root, so that CRL
+   says the certificate was not revoked while it could still be trusted);
+3. add a document time-stamp over the whole file, DSS included, in the same incremental update, so the new
+   time-stamp proves that validation data existed while the old TSA certificate was still valid;
+4. commit the new bytes as the next version, with an audit entry, in one transaction that locks the licence row
+   and refuses when another renewal committed first (so two renewals at once make one version).
+
+Nothing is overwritten: a renewal only ever adds a version, and the verifier accepts any version (each one is
+the issued document plus appended validation updates).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from io import BytesIO
+from typing import TYPE_CHECKING
+
+from asn1crypto import crl as asn1_crl
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign.signers.pdf_signer import PdfTimeStamper
+from pyhanko.sign.validation.dss import DocumentSecurityStore
+from sqlalchemy import select
+
+from seal_service.archive.horizon import NotRenewable, newest_timestamp, timestamp_expiry
+from seal_service.archive.versions import current_version
+from seal_service.errors import StateConflict
+from seal_service.events.outbox import EventType, licence_event
+from seal_service.log.leaves import log_licence_renewed
+from seal_service.protocols.tsa import InProcessTimeStamper, TimestampAuthority
+from seal_service.services.audit import record
+from seal_service.storage.archive_models import LicenceVersion
+from seal_service.storage.models import Licence, LicenceDocument, PkiCertificate, SealCertificate
+
+if TYPE_CHECKING:
+    from seal_service.instance import Instance
+    from seal_service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Field names of the renewal time-stamps: the sealer's is ``ArchiveTimestamp``, renewals add a number.
+RENEWAL_FIELD_PREFIX = "ArchiveTimestamp"
+#: How long a renewer trusts its TSA key to be the current one before it asks the database again.
+TSA_RECHECK_SECONDS = 30.0
+#: The level archive renewal applies to.
+RENEWABLE_LEVEL = "B-LTA"
+
+
+class RenewalTooLate(NotRenewable):
+    """The newest time-stamp's TSA certificate has already expired: a new time-stamp could no longer prove that the
+    old one was made while its key was sound, so renewing would only look like a proof."""
+
+
+class AlreadyRenewed(StateConflict):
+    """Another renewal of the same licence committed first; this one is dropped (nothing changes)."""
+
+
+@dataclass(frozen=True)
+class RenewedPdf:
+    """A renewed PDF, not yet stored."""
+
+    pdf: bytes
+    sha256: str
+    timestamped_at: datetime
+    """genTime of the new document time-stamp."""
+    verifiable_until: datetime
+    """When the new time-stamp's TSA certificate expires: the next renewal is due before that."""
+    tsa_serial: str
+    previous_verifiable_until: datetime
+
+
+class RenewalOutcomeKind(StrEnum):
+    """What happened to one licence in a round."""
+
+    RENEWED = "renewed"
+    DUE = "due"
+    """In the horizon; a dry run reports it without renewing."""
+    NOT_DUE = "not-due"
+    UNREADABLE = "unreadable"
+    """The stored PDF cannot be read or has no document time-stamp: reported, skipped, nothing overwritten."""
+    NO_NEWER_TSA = "no-newer-tsa"
+    """Due, but the current TSA certificate expires no later than the licence's newest time-stamp: a renewal would
+    gain nothing. The TSA must be rotated first (``seal-service tsa rotate``)."""
+    TOO_LATE = "too-late"
+    """The newest time-stamp expired before this renewal: reported, not renewed (the chain cannot be repaired)."""
+    CONFLICT = "conflict"
+    """Another renewal of the same licence committed first."""
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class RenewalOutcome:
+    """The result for one licence."""
+
+    licence_id: str
+    kind: RenewalOutcomeKind
+    version: int
+    """The licence's current version after this step."""
+    verifiable_until: datetime | None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class RenewalRound:
+    """What one renewal round did."""
+
+    at: datetime
+    horizon: timedelta
+    dry_run: bool
+    outcomes: tuple[RenewalOutcome, ...]
+
+    def count(self, kind: RenewalOutcomeKind) -> int:
+        """How many licences ended as ``kind``."""
+        return sum(1 for o in self.outcomes if o.kind is kind)
+
+    @property
+    def renewed(self) -> int:
+        """Licences that got a new version."""
+        return self.count(RenewalOutcomeKind.RENEWED)
+
+    @property
+    def unreadable(self) -> int:
+        """Licences whose stored PDF could not be read."""
+        return self.count(RenewalOutcomeKind.UNREADABLE)
+
+    @property
+    def failed(self) -> int:
+        """Licences that could not be renewed for another reason (the round went on)."""
+        return self.count(RenewalOutcomeKind.FAILED)
+
+
+def _der(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+class ArchiveRenewer:
+    """Renews PDFs with the instance's current TSA key. Build once per process and round; thread-safe.
+
+    The TSA authority (loaded key, precomputed token parts) is built once and kept while the TSA certificate in
+    the database stays the same; the CRLs are produced once per ``at``.
+    """
+
+    def __init__(self, instance: Instance) -> None:
+        self._instance = instance
+        self._lock = threading.Lock()
+        self._authority: tuple[str, TimestampAuthority, x509.Certificate, bool] | None = None
+        self._authority_checked_at: float | None = None
+        self._crls: tuple[datetime, tuple[bytes, ...]] | None = None
+
+    def current_tsa_expiry(self) -> datetime:
+        """When the TSA certificate renewals use now expires."""
+        return self._current_authority()[2].not_valid_after_utc
+
+    def _current_authority(self) -> tuple[str, TimestampAuthority, x509.Certificate, bool]:
+        """The authority of the TSA certificate the database names now (a rotation elsewhere is picked up within
+        :data:`TSA_RECHECK_SECONDS`)."""
+        checked = self._authority_checked_at
+        if self._authority is not None and checked is not None and time.monotonic() - checked < TSA_RECHECK_SECONDS:
+            return self._authority
+        with self._instance.sessions() as session:
+            row = session.get(PkiCertificate, "tsa")
+            if row is None:
+                from seal_service.errors import ConfigurationError
+
+                raise ConfigurationError("the instance has no TSA certificate; run `seal-service init` first")
+            serial, der, key_ref = row.serial_number, row.certificate_der, row.key_ref
+        with self._lock:
+            if self._authority is None or self._authority[0] != serial:
+                from seal_service.instance import PkiRole
+
+                cert = x509.load_der_x509_certificate(der)
+                key = self._instance.keys.resolve(key_ref)
+                root = self._instance.pki.certificate(PkiRole.ROOT)
+                authority = TimestampAuthority(certificate=cert, private_key=key, chain=[root])  # type: ignore[arg-type]
+                self._authority = (serial, authority, cert, isinstance(key, rsa.RSAPrivateKey))
+            self._authority_checked_at = time.monotonic()
+            return self._authority
+
+    def _revocation_ders(self, at: datetime) -> tuple[bytes, ...]:
+        with self._lock:
+            if self._crls is not None and self._crls[0] == at:
+                return self._crls[1]
+        revocation = self._instance.revocation
+        # Only the root's CRL: it covers the TSA certificates. The seal CA's current CRL no longer lists an expired
+        # seal certificate, so adding it would only hand validators a CRL that cannot speak for the seal.
+        ders = (revocation.crl("root", at=at),)
+        with self._lock:
+            self._crls = (at, ders)
+        return ders
+
+    def renew_pdf(self, pdf: bytes, *, at: datetime) -> RenewedPdf:
+        """Steps 1-3: the renewed bytes of ``pdf`` at time ``at`` (nothing stored).
+
+        :raises NotRenewable: the PDF cannot be read or has no document time-stamp.
+        """
+        from seal_service.instance import PkiRole
+
+        serial, authority, tsa_cert, is_rsa = self._current_authority()
+        crls = self._revocation_ders(at)
+        # (1) The newest document time-stamp.
+        last = newest_timestamp(pdf)
+        try:
+            writer = IncrementalPdfFileWriter(BytesIO(pdf), strict=False)
+            previous_until, last_tsa = timestamp_expiry(last)
+            token_certs = list(last.token["certificates"])
+        except NotRenewable:
+            raise
+        except Exception as exc:
+            raise NotRenewable(f"the stored PDF cannot be read: {type(exc).__name__}: {exc}") from None
+        if at >= previous_until:
+            raise RenewalTooLate(
+                f"the newest time-stamp's TSA certificate expired on {previous_until:%Y-%m-%d}; renewing now would "
+                "prove nothing about it"
+            )
+        # (2) Its validation data into the DSS (fresh asn1crypto objects: they are not thread-safe).
+        root = asn1_x509.Certificate.load(_der(self._instance.pki.certificate(PkiRole.ROOT)))
+        certs = [last_tsa, *(c.chosen for c in token_certs if c.name == "certificate"), root]
+        DocumentSecurityStore.supply_dss_in_writer(
+            writer, None, certs=certs, crls=[asn1_crl.CertificateList.load(der) for der in crls]
+        )
+        # (3) A document time-stamp over all of it, from the current TSA key.
+        stamper = PdfTimeStamper(
+            InProcessTimeStamper(authority, clock=lambda: at), field_name=f"{RENEWAL_FIELD_PREFIX}{last.count + 1}"
+        )
+        out = stamper.timestamp_pdf(writer, md_algorithm="sha256", bytes_reserved=12288 if is_rsa else 8192)
+        data = out.getvalue()
+        return RenewedPdf(
+            pdf=data,
+            sha256=hashlib.sha256(data).hexdigest(),
+            timestamped_at=at.astimezone(UTC).replace(microsecond=0),
+            verifiable_until=tsa_cert.not_valid_after_utc,
+            tsa_serial=serial,
+            previous_verifiable_until=previous_until,
+        )
+
+
+def commit_renewal(
+    instance: Instance, licence_id: str, *, base_version: int, renewed: RenewedPdf, at: datetime, actor: str
+) -> int:
+    """Step 4, the one place a renewal is committed: store ``renewed`` as version ``base_version + 1`` of
+    ``licence_id`` with its audit entry, in one transaction; returns the new version number.
+
+    The licence row is locked (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's writer sessions hold the database
+    write lock), then the current version is compared with ``base_version``: a renewal that lost the race raises
+    :class:`AlreadyRenewed` and stores nothing.
+
+    Other parts that must learn of a renewal (a supervision event, a transparency-log leaf "licence renewed")
+    belong in this transaction, next to the audit entry below (outbox first).
+    """
+    with instance.writer.begin() as session:
+        # (Only the columns needed: the row lock is what matters.)
+        locked = session.execute(
+            select(Licence.id, Licence.seal_id).where(Licence.id == licence_id).with_for_update()
+        ).first()
+        if locked is None:
+            from seal_service.errors import NotFound
+
+            raise NotFound(f"unknown licence {licence_id!r}")
+        current = current_version(session, licence_id)
+        if current != base_version:
+            raise AlreadyRenewed(f"licence {licence_id} is at version {current} already (renewed meanwhile)")
+        version = base_version + 1
+        session.add(
+            LicenceVersion(
+                licence_id=licence_id,
+                version=version,
+                pdf=renewed.pdf,
+                sha256=renewed.sha256,
+                created_at=renewed.timestamped_at,
+                verifiable_until=renewed.verifiable_until,
+                tsa_serial=renewed.tsa_serial,
+            )
+        )
+        session.flush()
+        record(
+            session,
+            at=at,
+            actor=actor,
+            action="licence.renew",
+            seal_id=locked.seal_id,
+            licence_id=licence_id,
+            details={
+                "version": version,
+                "sha256": renewed.sha256,
+                "tsa_serial": renewed.tsa_serial,
+                "verifiable_until": renewed.verifiable_until.isoformat(),
+                "previous_verifiable_until": renewed.previous_verifiable_until.isoformat(),
+            },
+        )
+        # Outbox first: the supervision event and the issuance-log entry "licence renewed" commit with the version.
+        licence = session.get(Licence, licence_id)
+        assert licence is not None  # locked above
+        licence_event(
+            session,
+            instance,
+            licence,
+            EventType.LICENCE_RENEWED,
+            at=at,
+            extra={"version": version, "version_sha256": renewed.sha256},
+        )
+        log_licence_renewed(
+            session,
+            instance.settings,
+            licence_id=licence_id,
+            document_sha256=renewed.sha256,
+            certificate_der=session.get(SealCertificate, licence.certificate_id).certificate_der,
+            item=licence.item_code,
+            authority=licence.authority.code,
+            at=at,
+        )
+    return version
+
+
+def _candidates(instance: Instance) -> Iterator[str]:
+    """Ids of the stored B-LTA licences, oldest first."""
+    with instance.sessions() as session:
+        ids = session.scalars(
+            select(Licence.id).where(Licence.level == RENEWABLE_LEVEL).order_by(Licence.sealed_at, Licence.id)
+        ).all()
+    yield from ids
+
+
+def _newest(instance: Instance, licence_id: str) -> tuple[int, bytes, datetime | None]:
+    """(version, bytes, stored verifiable-until or None for version 1) of the licence's newest version."""
+    with instance.sessions() as session:
+        row = session.execute(
+            select(LicenceVersion.version, LicenceVersion.pdf, LicenceVersion.verifiable_until)
+            .where(LicenceVersion.licence_id == licence_id)
+            .order_by(LicenceVersion.version.desc())
+            .limit(1)
+        ).first()
+        if row is not None:
+            return int(row.version), bytes(row.pdf), row.verifiable_until
+        pdf = session.scalar(select(LicenceDocument.pdf).where(LicenceDocument.licence_id == licence_id))
+        if pdf is None:
+            from seal_service.errors import NotFound
+
+            raise NotFound(f"licence {licence_id} has no stored document")
+        return 1, bytes(pdf), None
+
+
+def renew_licence(
+    instance: Instance,
+    licence_id: str,
+    *,
+    at: datetime,
+    horizon: timedelta,
+    dry_run: bool = False,
+    renewer: ArchiveRenewer | None = None,
+    actor: str = "archive-renewal",
+) -> RenewalOutcome:
+    """Renew one licence if its verifiable-until date falls before ``at + horizon``; never raises for a bad PDF."""
+    from seal_service.archive.horizon import verifiable_until
+
+    version, pdf, until = _newest(instance, licence_id)
+    try:
+        if until is None:
+            until = verifiable_until(pdf)
+        if until > at + horizon:
+            return RenewalOutcome(licence_id, RenewalOutcomeKind.NOT_DUE, version, until)
+        renewer = renewer or ArchiveRenewer(instance)
+        if renewer.current_tsa_expiry() <= until:
+            detail = "the current TSA certificate expires no later; rotate the TSA first (seal-service tsa rotate)"
+            return RenewalOutcome(licence_id, RenewalOutcomeKind.NO_NEWER_TSA, version, until, detail)
+        if dry_run:
+            return RenewalOutcome(licence_id, RenewalOutcomeKind.DUE, version, until)
+        renewed = renewer.renew_pdf(pdf, at=at)
+    except RenewalTooLate as exc:
+        log.error("licence %s not renewed: %s", licence_id, exc.detail)
+        return RenewalOutcome(licence_id, RenewalOutcomeKind.TOO_LATE, version, until, exc.detail)
+    except NotRenewable as exc:
+        log.warning("licence %s not renewed: %s", licence_id, exc.detail)
+        return RenewalOutcome(licence_id, RenewalOutcomeKind.UNREADABLE, version, None, exc.detail)
+    try:
+        new_version = commit_renewal(instance, licence_id, base_version=version, renewed=renewed, at=at, actor=actor)
+    except AlreadyRenewed as exc:
+        return RenewalOutcome(licence_id, RenewalOutcomeKind.CONFLICT, version + 1, None, exc.detail)
+    return RenewalOutcome(licence_id, RenewalOutcomeKind.RENEWED, new_version, renewed.verifiable_until)
+
+
+def renew_archive(
+    instance: Instance,
+    *,
+    at: datetime,
+    horizon: timedelta = timedelta(days=365),
+    dry_run: bool = False,
+    limit: int | None = None,
+    progress: Callable[[RenewalOutcome], None] | None = None,
+    renewer: ArchiveRenewer | None = None,
+    actor: str = "archive-renewal",
+    workers: int = 1,
+) -> RenewalRound:
+    """Renew every stored B-LTA licence whose verifiable-until date falls before ``at + horizon``.
+
+    ``limit`` caps the licences renewed (or, in a dry run, reported due). A licence that fails is reported and
+    skipped; the round goes on. ``progress`` is called after each licence that was due (or unreadable, or failed).
+    ``workers`` > 1 renews the due licences in that many processes (each with its own database connections and
+    its own loaded TSA key); finding what is due stays in this process.
+    """
+    renewer = renewer or ArchiveRenewer(instance)
+    outcomes: list[RenewalOutcome] = []
+    due: list[str] = []
+
+    def note(outcome: RenewalOutcome) -> None:
+        outcomes.append(outcome)
+        if progress is not None and outcome.kind is not RenewalOutcomeKind.NOT_DUE:
+            progress(outcome)
+
+    for licence_id in _candidates(instance):
+        if limit is not None and len(due) >= limit:
+            break
+        parallel = workers > 1 and not dry_run
+        outcome = _renew_guarded(
+            instance, licence_id, at=at, horizon=horizon, dry_run=dry_run or parallel, renewer=renewer, actor=actor
+        )
+        if outcome.kind in (RenewalOutcomeKind.RENEWED, RenewalOutcomeKind.DUE):
+            due.append(licence_id)
+        if parallel and outcome.kind is RenewalOutcomeKind.DUE:
+            continue  # renewed below, by the workers
+        note(outcome)
+    if workers > 1 and not dry_run and due:
+        for outcome in _renew_in_processes(instance, due, at=at, horizon=horizon, actor=actor, workers=workers):
+            note(outcome)
+    return RenewalRound(at=at, horizon=horizon, dry_run=dry_run, outcomes=tuple(outcomes))
+
+
+def _renew_guarded(instance: Instance, licence_id: str, **kwargs: object) -> RenewalOutcome:
+    try:
+        return renew_licence(instance, licence_id, **kwargs)  # type: ignore[arg-type]
+    except Exception as exc:  # one bad licence (database hiccup, key trouble) must not stop the round
+        log.exception("renewal of licence %s failed", licence_id)
+        return RenewalOutcome(licence_id, RenewalOutcomeKind.FAILED, 0, None, f"{type(exc).__name__}: {exc}")
+
+
+# Worker processes: one instance (engine, key resolver) and one renewer each, built once per process.
+_process_state: dict[str, object] = {}
+
+
+def _start_worker(settings: Settings) -> None:
+    from seal_service.instance import Instance
+
+    instance = Instance(settings)
+    _process_state["instance"] = instance
+    _process_state["renewer"] = ArchiveRenewer(instance)
+
+
+def _renew_batch(job: tuple[list[str], datetime, timedelta, str]) -> list[RenewalOutcome]:
+    ids, at, horizon, actor = job
+    instance = _process_state["instance"]
+    renewer = _process_state["renewer"]
+    return [
+        _renew_guarded(instance, i, at=at, horizon=horizon, renewer=renewer, actor=actor)  # type: ignore[arg-type]
+        for i in ids
+    ]
+
+
+def _renew_in_processes(
+    instance: Instance, ids: list[str], *, at: datetime, horizon: timedelta, actor: str, workers: int
+) -> Iterator[RenewalOutcome]:
+    """Renew ``ids`` in ``workers`` processes, yielding outcomes as batches finish."""
+    import multiprocessing
+
+    batches = [(ids[i : i + 8], at, horizon, actor) for i in range(0, len(ids), 8)]
+    # Spawned, not forked: a forked child would share this process's database connections and key handles. The
+    # settings (with the key store passphrase) reach the children through the pool's pipe, never a file.
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers, initializer=_start_worker, initargs=(instance.settings,)) as pool:
+        for outcomes in pool.imap_unordered(_renew_batch, batches):
+            yield from outcomes

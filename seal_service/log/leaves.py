@@ -1,0 +1,149 @@
+"""Writing log entries: one call per change, inside the transaction that makes the change.
+
+Example (inside ``with instance.writer.begin() as session``)::
+
+    >>> log_licence_sealed(session, instance.settings, licence_id=..., document_sha256=..., certificate_der=...,
+    ...                    item=..., authority=..., at=now)                                 # doctest: +SKIP
+
+The entry becomes a ``log_pending`` row committed (or rolled back) with the change itself; the sequencer puts it
+in the tree within ``log_sequence_delay_seconds``. These functions never wait for the sequencer.
+
+For other branches: a renewal appends ``log_licence_renewed(...)`` in the transaction that commits the renewed
+licence version (same arguments as :func:`log_licence_sealed`: the renewed document's hash and certificate).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from seal_service.settings import Settings
+from seal_service.storage.log_models import LogPending
+from seal_service.storage.models import SealCertificate
+from verifier.log_entry import EntryKind, LogEntry, format_time
+
+#: Licence actions (``services.sealing.LicenceAction`` values) and the entry kind each writes.
+STATUS_KINDS = {"revoke": EntryKind.REVOKED, "suspend": EntryKind.SUSPENDED, "reinstate": EntryKind.REINSTATED}
+
+
+def append_entry(session: Session, entry: LogEntry, *, licence_id: str | None = None) -> None:
+    """Write ``entry`` as a pending log row in ``session``'s transaction."""
+    session.execute(
+        insert(LogPending).values(
+            entry=entry.encode(), kind=entry.kind.value, licence_id=licence_id, created_at=datetime.now(UTC)
+        )
+    )
+
+
+def _document_entry(
+    kind: EntryKind,
+    *,
+    licence_id: str,
+    document_sha256: str,
+    certificate_der: bytes,
+    item: str,
+    authority: str,
+    at: datetime,
+) -> LogEntry:
+    return LogEntry(
+        kind=kind,
+        licence=licence_id,
+        document_sha256=document_sha256,
+        certificate_sha256=hashlib.sha256(certificate_der).hexdigest(),
+        item=item,
+        authority=authority,
+        at=format_time(at),
+    )
+
+
+def log_licence_sealed(
+    session: Session,
+    settings: Settings,
+    *,
+    licence_id: str,
+    document_sha256: str,
+    certificate_der: bytes,
+    item: str,
+    authority: str,
+    at: datetime,
+) -> None:
+    """A licence was sealed (``services.sealing.seal_licence`` step 5)."""
+    if settings.log_enabled:
+        entry = _document_entry(
+            EntryKind.SEALED,
+            licence_id=licence_id,
+            document_sha256=document_sha256,
+            certificate_der=certificate_der,
+            item=item,
+            authority=authority,
+            at=at,
+        )
+        append_entry(session, entry, licence_id=licence_id)
+
+
+def log_licence_renewed(
+    session: Session,
+    settings: Settings,
+    *,
+    licence_id: str,
+    document_sha256: str,
+    certificate_der: bytes,
+    item: str,
+    authority: str,
+    at: datetime,
+) -> None:
+    """A licence was renewed: the new version's document (call in the renewal's commit)."""
+    if settings.log_enabled:
+        entry = _document_entry(
+            EntryKind.RENEWED,
+            licence_id=licence_id,
+            document_sha256=document_sha256,
+            certificate_der=certificate_der,
+            item=item,
+            authority=authority,
+            at=at,
+        )
+        append_entry(session, entry, licence_id=licence_id)
+
+
+def log_licence_status(
+    session: Session, settings: Settings, *, licence_id: str, action: str, authority: str, at: datetime
+) -> None:
+    """A licence was revoked, suspended or reinstated (``action``: revoke, suspend, reinstate)."""
+    if settings.log_enabled:
+        entry = LogEntry(kind=STATUS_KINDS[action], licence=licence_id, authority=authority, at=format_time(at))
+        append_entry(session, entry, licence_id=licence_id)
+
+
+def log_seal_retired(
+    session: Session, settings: Settings, *, seal_id: str, certificate_der: bytes, authority: str, at: datetime
+) -> None:
+    """A seal was retired at a memorandum cut-over (one entry per certificate it held)."""
+    if settings.log_enabled:
+        entry = LogEntry(
+            kind=EntryKind.SEAL_RETIRED,
+            seal=seal_id,
+            certificate_sha256=hashlib.sha256(certificate_der).hexdigest(),
+            authority=authority,
+            at=format_time(at),
+        )
+        append_entry(session, entry)
+
+
+def log_seals_retired(
+    session: Session, settings: Settings, *, seal_ids: Sequence[str], authority: str, at: datetime
+) -> None:
+    """Seals were retired by a memorandum: one seal-retired entry per certificate of each (``at``: the cut-over)."""
+    if not settings.log_enabled or not seal_ids:
+        return
+    rows = session.execute(
+        select(SealCertificate.seal_id, SealCertificate.certificate_der)
+        .where(SealCertificate.seal_id.in_(list(seal_ids)))
+        .order_by(SealCertificate.id)
+    ).all()
+    for seal_id, der in rows:
+        log_seal_retired(session, settings, seal_id=seal_id, certificate_der=der, authority=authority, at=at)
