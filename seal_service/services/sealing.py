@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from seal_service.appearance.stamp import StampText
 from seal_service.catalogue import CatalogueItem
+from seal_service.gm import gm_licence_row, gm_material_for, gm_seal_pdf
 from seal_service.errors import InvalidInput, NotAuthorised, NotFound, SealNotUsable, SealServiceError
 from seal_service.identifiers import licence_identifier
 from seal_service.instance import Instance
@@ -61,6 +62,8 @@ class LicenceRequest:
     issue_date: date | None = None
     valid_from: date | None = None
     valid_until: date | None = None
+    gm: bool = True
+    """Dual-seal with the national (SM2) seal when the seal has SM2 material (docs/gm-crypto.md)."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,8 @@ class SealedLicence:
     level: PadesLevel
     sealed_at: datetime
     pdf: bytes
+    seals: tuple[str, ...] = ("pades",)
+    """The seals the licence carries: ``("gm", "pades")`` when dual-sealed."""
 
 
 def _check_request(request: LicenceRequest) -> None:
@@ -229,7 +234,10 @@ def seal_licence(
     licence_id = new_licence_id()
     number = request.number or f"{jurisdiction}-{serial}"
     verify_url = f"{instance.settings.public_url}/v/{licence_id}"
-    # (4) the signature.
+    # (4) the signatures: the national seal (its own revision) first, so that the PAdES seal covers it.
+    gm_material = gm_material_for(instance, request.seal_id, at=at) if request.gm else None
+    if gm_material is not None:
+        pdf, gm_sm3 = gm_seal_pdf(instance, pdf, gm_material, at=at, property_info=f"{licence_id}.pdf")
     sealed = instance.sealer.seal_pdf(
         pdf,
         material=material,
@@ -265,6 +273,8 @@ def seal_licence(
         )
         session.flush()
         session.add(LicenceDocument(licence_id=licence_id, pdf=sealed))
+        if gm_material is not None:
+            session.add(gm_licence_row(licence_id, gm_material, gm_sm3))
         entry = record(
             session,
             at=at,
@@ -279,6 +289,7 @@ def seal_licence(
                 "level": request.level.value,
                 "document_sha256": digest,
                 "certificate_serial": format(material.certificate.serial_number, "x"),
+                "seals": "gm+pades" if gm_material is not None else "pades",
             },
         )
     checkpoint_if_due(instance, entry.seq, at=at)
@@ -292,6 +303,7 @@ def seal_licence(
         level=request.level,
         sealed_at=at,
         pdf=sealed,
+        seals=("gm", "pades") if gm_material is not None else ("pades",),
     )
 
 
