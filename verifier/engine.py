@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives import serialization
 from verifier._fastpath import FastPath
 from verifier.bundle import TrustBundle
 from verifier.errors import InputError
+from verifier.gm import with_national_seals
 from verifier.registry import LicenceRegistry, check_licence
 from verifier.report import VerificationReport
 from verifier.verify import _check_arguments, _unfinished, _validation_spec, _verify, _with_lifecycle_check
@@ -74,15 +75,20 @@ class Verifier:
         crls: Sequence[bytes] = (),
         registry: LicenceRegistry | None = None,
         fast_path: bool = True,
+        sm2_roots: Sequence[bytes] = (),
+        require_national_seal: bool = False,
     ) -> None:
         """Prefer the named constructors :meth:`from_trust_roots` and :meth:`from_bundle`. ``fast_path=False``
-        sends every document through pyHanko's full validation (same verdicts, slower)."""
+        sends every document through pyHanko's full validation (same verdicts, slower). ``sm2_roots`` (DER) are
+        the trusted SM2 roots for national seals (国密); ``require_national_seal`` makes a national seal mandatory."""
         if not trust_roots:
             raise InputError("at least one trust root is required")
         self.trust_roots = tuple(trust_roots)
         self.bundle = bundle
         self.crls = tuple(crls)
         self.registry = registry
+        self.sm2_roots = tuple(sm2_roots)
+        self.require_national_seal = require_national_seal
         self._spec = _validation_spec(self.trust_roots, self.crls)
         self._fast = FastPath(self.trust_roots, self.crls) if fast_path else None
 
@@ -93,9 +99,17 @@ class Verifier:
         *,
         crls: Sequence[bytes] = (),
         registry: LicenceRegistry | None = None,
+        sm2_roots: Sequence[bytes] = (),
+        require_national_seal: bool = False,
     ) -> Verifier:
         """Trust ``certs`` (PKI only: chain, revocation, time; no seal lifecycle rules)."""
-        return cls(trust_roots=certs, crls=crls, registry=registry)
+        return cls(
+            trust_roots=certs,
+            crls=crls,
+            registry=registry,
+            sm2_roots=sm2_roots,
+            require_national_seal=require_national_seal,
+        )
 
     @classmethod
     def from_bundle(
@@ -104,16 +118,26 @@ class Verifier:
         *,
         crls: Sequence[bytes] = (),
         registry: LicenceRegistry | None = None,
+        sm2_roots: Sequence[bytes] = (),
+        require_national_seal: bool = False,
     ) -> Verifier:
         """Trust the root of an already checked bundle (:func:`verifier.bundle.load_trust_bundle`) and judge
         seals by its lifecycle data: retired at a cut-over, revoked, key compromised since a date."""
-        return cls(trust_roots=[bundle.root], bundle=bundle, crls=crls, registry=registry)
+        return cls(
+            trust_roots=[bundle.root],
+            bundle=bundle,
+            crls=crls,
+            registry=registry,
+            sm2_roots=sm2_roots,
+            require_national_seal=require_national_seal,
+        )
 
     async def verify_async(self, pdf: bytes, *, at: datetime | None = None, file: str = "") -> VerificationReport:
         """:meth:`verify` for callers inside an event loop."""
         clock = _check_arguments(self.trust_roots, at)
         try:
             report = await _verify(pdf, self._spec, clock, file, self.trust_roots, self._fast)
+            report = with_national_seals(report, pdf, sm2_roots=self.sm2_roots, require=self.require_national_seal)
             if self.bundle is not None:
                 from verifier.policy import apply_lifecycle_policy
 

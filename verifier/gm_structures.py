@@ -35,38 +35,42 @@ SES_ID = "ES"
 SES_VERSION = 4
 
 
-class ExtData(core.Sequence):
+class ExtData(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
     """One extension of seal or signature data."""
 
-    _fields = [
+    _fields = [  # noqa: RUF012 - asn1crypto's class-level schema
         ("extn_id", core.ObjectIdentifier),
         ("critical", core.Boolean, {"default": False}),
         ("extn_value", core.OctetString),
     ]
 
 
-class ExtensionDatas(core.SequenceOf):
+class ExtensionDatas(core.SequenceOf):  # type: ignore[misc]  # asn1crypto is untyped
     """``ExtensionDatas ::= SEQUENCE OF ExtData``."""
 
     _child_spec = ExtData
 
 
-class SesHeader(core.Sequence):
+class SesHeader(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
     """``SES_Header``: ``ES``, version 4, vendor id."""
 
-    _fields = [("id", core.IA5String), ("version", core.Integer), ("vid", core.IA5String)]
+    _fields = [  # noqa: RUF012 - asn1crypto's class-level schema
+        ("id", core.IA5String),
+        ("version", core.Integer),
+        ("vid", core.IA5String),
+    ]
 
 
-class CertInfoList(core.SequenceOf):
+class CertInfoList(core.SequenceOf):  # type: ignore[misc]  # asn1crypto is untyped
     """``SES_CertList`` of certListType 1: the permitted signers' certificates (DER in OCTET STRINGs)."""
 
     _child_spec = core.OctetString
 
 
-class SesPropertyInfo(core.Sequence):
+class SesPropertyInfo(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
     """``SES_ESPropertyInfo``: seal type, name, permitted signers and validity."""
 
-    _fields = [
+    _fields = [  # noqa: RUF012 - asn1crypto's class-level schema
         ("type", core.Integer),
         ("name", core.UTF8String),
         ("cert_list_type", core.Integer),
@@ -77,10 +81,10 @@ class SesPropertyInfo(core.Sequence):
     ]
 
 
-class SesPictureInfo(core.Sequence):
+class SesPictureInfo(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
     """``SES_ESPictrueInfo``: the seal image (type, data, width and height in millimetres)."""
 
-    _fields = [
+    _fields = [  # noqa: RUF012 - asn1crypto's class-level schema
         ("type", core.IA5String),
         ("data", core.OctetString),
         ("width", core.Integer),
@@ -88,10 +92,10 @@ class SesPictureInfo(core.Sequence):
     ]
 
 
-class SesSealInfo(core.Sequence):
+class SesSealInfo(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
     """``SES_SealInfo``: what the seal maker signs."""
 
-    _fields = [
+    _fields = [  # noqa: RUF012 - asn1crypto's class-level schema
         ("header", SesHeader),
         ("es_id", core.IA5String),
         ("property", SesPropertyInfo),
@@ -100,10 +104,10 @@ class SesSealInfo(core.Sequence):
     ]
 
 
-class SESeal(core.Sequence):
+class SESeal(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
     """``SESeal``: seal data (印章数据) signed by the seal maker."""
 
-    _fields = [
+    _fields = [  # noqa: RUF012 - asn1crypto's class-level schema
         ("eseal_info", SesSealInfo),
         ("cert", core.OctetString),
         ("sign_alg_id", core.ObjectIdentifier),
@@ -111,10 +115,10 @@ class SESeal(core.Sequence):
     ]
 
 
-class TbsSign(core.Sequence):
+class TbsSign(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
     """``TBS_Sign``: what the signer signs."""
 
-    _fields = [
+    _fields = [  # noqa: RUF012 - asn1crypto's class-level schema
         ("version", core.Integer),
         ("eseal", SESeal),
         ("time_info", core.GeneralizedTime),
@@ -124,10 +128,10 @@ class TbsSign(core.Sequence):
     ]
 
 
-class SesSignature(core.Sequence):
+class SesSignature(core.Sequence):  # type: ignore[misc]  # asn1crypto is untyped
     """``SES_Signature``: electronic signature data (电子签章数据)."""
 
-    _fields = [
+    _fields = [  # noqa: RUF012 - asn1crypto's class-level schema
         ("to_sign", TbsSign),
         ("cert", core.OctetString),
         ("signature_alg_id", core.ObjectIdentifier),

@@ -270,6 +270,9 @@ class VerificationReport:
     checks: tuple[Check, ...] = ()
     """Every check of :data:`CHECK_ORDER` with its outcome, in order (empty only for a report made by hand)."""
 
+    national_seals: tuple[Any, ...] = ()
+    """The national seals (国密, GB/T 38540) found, each a :class:`verifier.gm.NationalSealResult`."""
+
     @property
     def ok(self) -> bool:
         """Whether the verdict is valid."""
@@ -300,4 +303,5 @@ class VerificationReport:
             "messages": [str(message) for message in self.messages],
             "details": list(self.details),
             "checks": [check.to_json() for check in self.checks],
+            "national_seals": [seal.to_json() for seal in self.national_seals],
         }

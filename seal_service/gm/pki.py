@@ -57,7 +57,7 @@ def _name(common_name: str, organisation: str, extra: dict[str, str] | None = No
 
 
 def _key_id(public_key: bytes) -> bytes:
-    return hashlib.sha1(public_key).digest()  # RFC 5280 §4.2.1.2 method (1): an identifier, not a security use
+    return hashlib.sha1(public_key, usedforsecurity=False).digest()
 
 
 def build_certificate(
@@ -75,7 +75,11 @@ def build_certificate(
     issuer_name = subject if issuer is None else issuer.subject
     issuer_point = public_key if issuer is None else issuer.public_key["public_key"].native
     extensions = [
-        {"extn_id": "basic_constraints", "critical": True, "extn_value": {"ca": ca, "path_len_constraint": 0 if ca and issuer else None}},
+        {
+            "extn_id": "basic_constraints",
+            "critical": True,
+            "extn_value": {"ca": ca, "path_len_constraint": 0 if ca and issuer else None},
+        },
         {
             "extn_id": "key_usage",
             "critical": True,
@@ -85,7 +89,11 @@ def build_certificate(
     ]
     if issuer is not None:
         extensions.append(
-            {"extn_id": "authority_key_identifier", "critical": False, "extn_value": {"key_identifier": _key_id(issuer_point)}}
+            {
+                "extn_id": "authority_key_identifier",
+                "critical": False,
+                "extn_value": {"key_identifier": _key_id(issuer_point)},
+            }
         )
     if ca and issuer is None:
         extensions[0]["extn_value"] = {"ca": True, "path_len_constraint": 1}
@@ -119,7 +127,13 @@ def build_sm2_seal_ca(*, key: Sm2Signer, root: x509.Certificate, root_key: Sm2Si
     """The SM2 seal CA: issues SM2 seal certificates and signs seal data (SES_Seal) as the seal maker."""
     subject = _name("晋城市电子印章制章中心 SM2（开发）", "One-Seal Development PKI")
     return build_certificate(
-        subject=subject, public_key=key.public_key, issuer=root, issuer_key=root_key, at=at, validity=CA_VALIDITY, ca=True
+        subject=subject,
+        public_key=key.public_key,
+        issuer=root,
+        issuer_key=root_key,
+        at=at,
+        validity=CA_VALIDITY,
+        ca=True,
     )
 
 

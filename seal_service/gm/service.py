@@ -155,7 +155,9 @@ def ensure_gm(instance: Instance, *, at: datetime, report: GmInitReport | None =
             if root_row is None:
                 ref, key = _new_key(instance, "pki-sm2-root", new_refs)
                 root_row = GmPkiCertificate(
-                    role=Sm2Role.ROOT.value, certificate_der=build_sm2_root(key=key, at=at).dump(), key_ref=ref,
+                    role=Sm2Role.ROOT.value,
+                    certificate_der=build_sm2_root(key=key, at=at).dump(),
+                    key_ref=ref,
                     created_at=at,
                 )
                 session.add(root_row)
@@ -294,9 +296,7 @@ def ses_seal_of(instance: Instance, seal_id: str) -> bytes:
         if session.get(Seal, seal_id) is None:
             raise NotFound(f"unknown seal {seal_id!r}", field="seal")
         row = session.scalars(
-            select(GmSealMaterial)
-            .where(GmSealMaterial.seal_id == seal_id)
-            .order_by(GmSealMaterial.generation.desc())
+            select(GmSealMaterial).where(GmSealMaterial.seal_id == seal_id).order_by(GmSealMaterial.generation.desc())
         ).first()
         if row is None:
             raise NotFound(f"seal {seal_id} has no national (SM2) seal data", field="seal")
@@ -307,3 +307,10 @@ def licence_seals(instance: Instance, licence_id: str) -> tuple[str, ...]:
     """Which seals licence ``licence_id`` carries: ``("pades",)`` or ``("gm", "pades")``."""
     with instance.sessions() as session:
         return ("gm", "pades") if session.get(GmLicenceSeal, licence_id) is not None else ("pades",)
+
+
+def national_trust_roots(instance: Instance) -> tuple[bytes, ...]:
+    """The instance's SM2 root (DER) for verifying national seals; empty when it has none."""
+    with instance.sessions() as session:
+        row = session.get(GmPkiCertificate, Sm2Role.ROOT.value)
+        return (row.certificate_der,) if row is not None else ()

@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 
 from seal_service.appearance.stamp import StampText
 from seal_service.catalogue import CatalogueItem
-from seal_service.gm import gm_licence_row, gm_material_for, gm_seal_pdf
 from seal_service.errors import InvalidInput, NotAuthorised, NotFound, SealNotUsable, SealServiceError
+from seal_service.gm import gm_licence_row, gm_material_for, gm_seal_pdf
 from seal_service.identifiers import licence_identifier
 from seal_service.instance import Instance
 from seal_service.services.audit import checkpoint_if_due, record

@@ -34,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from seal_service.errors import InvalidInput, NotFound
+from seal_service.gm import national_trust_roots
 from seal_service.instance import Instance, PkiRole
 from seal_service.storage.models import Licence
 from verifier import VerificationReport, Verifier
@@ -125,6 +126,7 @@ class Verification:
     def _build(self, at: datetime) -> Verifier:
         root = self.instance.pki.certificate(PkiRole.ROOT)
         registry = DatabaseRegistry(self.instance)
+        sm2_roots = national_trust_roots(self.instance)
         try:
             from seal_service.services.trust_bundle import current_trust_bundle
             from verifier.bundle import load_trust_bundle
@@ -133,8 +135,8 @@ class Verification:
             bundle = load_trust_bundle(issued.document, trust_roots=[root], at=at)
         except Exception as exc:  # no bundle signer yet, or bundle code in flux: PKI-only, say so in the log
             log.warning("verifying without a trust bundle (root only): %s", exc)
-            return Verifier.from_trust_roots([root], registry=registry)
-        return Verifier.from_bundle(bundle, registry=registry)
+            return Verifier.from_trust_roots([root], registry=registry, sm2_roots=sm2_roots)
+        return Verifier.from_bundle(bundle, registry=registry, sm2_roots=sm2_roots)
 
     def verifier(self, at: datetime) -> Verifier:
         """The current verifier; rebuilt at most every minute, so a new bundle version is taken up quickly."""

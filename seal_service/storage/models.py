@@ -247,5 +247,5 @@ class AuditEntry(Base):
 
 
 # The audit hash chain hooks into AuditEntry inserts; importing it here makes sure it is always registered.
-from seal_service.storage import keys_models as _keys_models  # noqa: E402, F401
 from seal_service.storage import gm_models as _gm_models  # noqa: E402, F401
+from seal_service.storage import keys_models as _keys_models  # noqa: E402, F401
