@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -47,6 +48,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ObjectIdentifier
 
 from verifier.errors import InputError
+from verifier.gm_structures import is_sm2_certificate
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -216,6 +218,15 @@ class TrustBundle:
     memoranda: tuple[BundleMemorandum, ...]
     signer: x509.Certificate
     """The bundle signer's certificate (issued by the root)."""
+    sm2_certificates: Mapping[str, bytes] = dataclasses.field(default_factory=dict)
+    """The SM2 service certificates (DER) by role, ``sm2-root`` and ``sm2-seal-ca``, for national seals (国密);
+    trusted because the bundle signer (under the root) vouches for them."""
+
+    @property
+    def sm2_roots(self) -> tuple[bytes, ...]:
+        """The SM2 root(s) national seals are checked against."""
+        root = self.sm2_certificates.get("sm2-root")
+        return (root,) if root is not None else ()
 
     @property
     def root(self) -> x509.Certificate:
@@ -560,6 +571,12 @@ def load_trust_bundle(
     memoranda = tuple(
         _memorandum(p, raw, f"payload.memoranda[{i}]") for i, raw in enumerate(p.items(top, "memoranda", "payload"))
     )
+    sm2_certificates = {}
+    for role, raw in p.obj(top.get("gm_pki", {}), "payload.gm_pki").items():
+        der = _b64(raw, f"payload.gm_pki.{role}")
+        if not is_sm2_certificate(der):
+            raise p.fail(f"payload.gm_pki.{role}", "not an SM2 certificate")
+        sm2_certificates[role] = der
     return TrustBundle(
         version=version,
         issued_at=issued_at,
@@ -571,4 +588,5 @@ def load_trust_bundle(
         items=items,
         memoranda=memoranda,
         signer=signer,
+        sm2_certificates=sm2_certificates,
     )

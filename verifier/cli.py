@@ -100,6 +100,19 @@ def _parser() -> argparse.ArgumentParser:
         help="online: ask the issuing service (e.g. https://seal.example.gov.cn) for each licence's status and "
         "record hash (GET URL/v1/public/licences/ID); without it everything is offline",
     )
+    parser.add_argument(
+        "--sm2-root",
+        action="append",
+        default=[],
+        metavar="PEM",
+        help="a PEM file of trusted SM2 roots for national seals (国密, GB/T 38540), e.g. from seal-service ca-cert "
+        "--role sm2-root; a --trust-bundle carries the service's own. Repeat for more files",
+    )
+    parser.add_argument(
+        "--require-gm",
+        action="store_true",
+        help="policy: a document without a national seal (国密电子签章) is invalid",
+    )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print a JSON array with one report object per file")
     output.add_argument("--csv", metavar="FILE", help="write the reports as CSV to FILE ('-' for standard output)")
@@ -113,6 +126,28 @@ def _parser() -> argparse.ArgumentParser:
         help="validate as if the clock showed this time, e.g. 2030-01-01T00:00:00+08:00 (default: now)",
     )
     return parser
+
+
+def _sm2_roots(paths: Sequence[str]) -> tuple[bytes, ...]:
+    """The SM2 root certificates (DER) in the PEM files ``paths``; InputError for anything else."""
+    from asn1crypto import pem
+
+    from verifier.gm_structures import is_sm2_certificate
+
+    found: list[bytes] = []
+    for path in paths:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+        ders = [der for _type, _headers, der in pem.unarmor(data, multiple=True)] if pem.detect(data) else [data]
+        for der in ders:
+            if not is_sm2_certificate(der):
+                raise InputError(
+                    f"{path}: not an SM2 certificate (expected PEM from seal-service ca-cert --role sm2-root)"
+                )
+            found.append(der)
+    return tuple(found)
 
 
 def _positive_int(text: str) -> int:
@@ -177,6 +212,8 @@ class _Setup:
     crls_der: tuple[bytes, ...] = ()
     bundle: bytes | None = None
     service: str | None = None
+    sm2_roots_der: tuple[bytes, ...] = ()
+    require_gm: bool = False
 
 
 _verifier: Verifier | None = None
@@ -190,8 +227,20 @@ def _build_verifier(setup: _Setup, at: datetime | None) -> Verifier:
     registry = ServiceRegistry(setup.service) if setup.service else None
     if setup.bundle is not None:
         bundle = load_trust_bundle(setup.bundle, trust_roots=roots, at=at or datetime.now(UTC))
-        return Verifier.from_bundle(bundle, crls=setup.crls_der, registry=registry)
-    return Verifier.from_trust_roots(roots, crls=setup.crls_der, registry=registry)
+        return Verifier.from_bundle(
+            bundle,
+            crls=setup.crls_der,
+            registry=registry,
+            sm2_roots=setup.sm2_roots_der,
+            require_national_seal=setup.require_gm,
+        )
+    return Verifier.from_trust_roots(
+        roots,
+        crls=setup.crls_der,
+        registry=registry,
+        sm2_roots=setup.sm2_roots_der,
+        require_national_seal=setup.require_gm,
+    )
 
 
 # Verifying a licence allocates tens of thousands of short-lived objects (PDF objects, ASN.1 values), almost none
@@ -386,6 +435,8 @@ def _setup(args: argparse.Namespace) -> _Setup:
         crls_der=tuple(load_crls(args.crl)),
         bundle=bundle,
         service=args.service,
+        sm2_roots_der=_sm2_roots(args.sm2_root),
+        require_gm=args.require_gm,
     )
     _build_verifier(setup, args.at)  # fail now, once, on a bad bundle or URL rather than in every worker
     return setup

@@ -128,7 +128,7 @@ class Verifier:
             bundle=bundle,
             crls=crls,
             registry=registry,
-            sm2_roots=sm2_roots,
+            sm2_roots=sm2_roots or bundle.sm2_roots,
             require_national_seal=require_national_seal,
         )
 

@@ -19,6 +19,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "seal_service.api.lifecycle",
     "seal_service.api.verify",
     "seal_service.api.licence_page",
+    "seal_service.api.gm",
 )
 
 

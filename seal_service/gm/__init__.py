@@ -16,6 +16,7 @@ from seal_service.gm.service import (
     ses_seal_of,
     sm2_certificate,
     sm2_certificate_pem,
+    sm2_service_certificates,
 )
 
 __all__ = [
@@ -30,4 +31,5 @@ __all__ = [
     "ses_seal_of",
     "sm2_certificate",
     "sm2_certificate_pem",
+    "sm2_service_certificates",
 ]

@@ -314,3 +314,9 @@ def national_trust_roots(instance: Instance) -> tuple[bytes, ...]:
     with instance.sessions() as session:
         row = session.get(GmPkiCertificate, Sm2Role.ROOT.value)
         return (row.certificate_der,) if row is not None else ()
+
+
+def sm2_service_certificates(instance: Instance) -> dict[str, bytes]:
+    """The SM2 service certificates (DER) by role, for the trust bundle; empty when the instance has none."""
+    with instance.sessions() as session:
+        return {row.role: row.certificate_der for row in session.scalars(select(GmPkiCertificate))}
