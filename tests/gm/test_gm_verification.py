@@ -235,9 +235,7 @@ def test_policy_can_require_the_national_seal(dual) -> None:  # type: ignore[no-
     pades_only = seal_licence(dual.instance, sample_licence_pdf(), request, actor="test", at=datetime.now(UTC))
     assert pades_only.seals == ("pades",)
     assert verify_pdf(pades_only.pdf, trust_roots=[root], sm2_roots=[dual.sm2_root]).verdict.value == "valid"
-    required = verify_pdf(
-        pades_only.pdf, trust_roots=[root], sm2_roots=[dual.sm2_root], require_national_seal=True
-    )
+    required = verify_pdf(pades_only.pdf, trust_roots=[root], sm2_roots=[dual.sm2_root], require_national_seal=True)
     assert required.verdict.value == "invalid"
     assert "requires a national seal" in str(required.messages[0])
     dual_required = verify_pdf(dual.pdf, trust_roots=[root], sm2_roots=[dual.sm2_root], require_national_seal=True)
