@@ -304,12 +304,23 @@ def with_national_seals(
     failed = [r for r in results if not r.valid]
     if failed:
         first = failed[0]
+        if report.verdict in (Verdict.VALID, Verdict.INDETERMINATE):
+            # The national seal's failure is the news; an indeterminate PAdES finding follows it.
+            return dataclasses.replace(
+                report,
+                verdict=Verdict.INVALID,
+                indication=Indication.TOTAL_FAILED,
+                subindication=SubIndication.SIG_CRYPTO_FAILURE.value
+                if report.verdict is Verdict.VALID
+                else report.subindication,
+                messages=(first.reason, *(m for m in report.messages if report.verdict is not Verdict.VALID)),
+                details=(*report.details, f"national seal {first.field_name}: {first.reason.en}"),
+                national_seals=results,
+            )
+        # The PAdES seal failed already (invalid or modified): its finding stays first, the national seal's follows.
         return dataclasses.replace(
             report,
-            verdict=Verdict.INVALID,
-            indication=Indication.TOTAL_FAILED,
-            subindication=report.subindication or SubIndication.SIG_CRYPTO_FAILURE.value,
-            messages=(first.reason, *(m for m in report.messages if report.verdict is not Verdict.VALID)),
+            messages=(*report.messages, first.reason),
             details=(*report.details, f"national seal {first.field_name}: {first.reason.en}"),
             national_seals=results,
         )

@@ -83,7 +83,14 @@ def _pki(instance: Instance, session: Session) -> tuple[x509.Certificate, Sm2Sig
 
 
 def issue_gm_material(
-    instance: Instance, session: Session, seal: Seal, authority: Authority, *, at: datetime, new_refs: list[str]
+    instance: Instance,
+    session: Session,
+    seal: Seal,
+    authority: Authority,
+    *,
+    at: datetime,
+    new_refs: list[str],
+    actor: str = "init",
 ) -> GmSealMaterial:
     """A new generation of SM2 material for ``seal``: key, SM2 seal certificate, seal data signed by the seal maker.
 
@@ -136,7 +143,7 @@ def issue_gm_material(
     record(
         session,
         at=at,
-        actor="init",
+        actor=actor,
         action="seal.gm-material",
         seal_id=seal.id,
         details={"generation": generation, "key_ref": ref, "es_id": f"{seal.id}-{generation}"},
@@ -320,3 +327,22 @@ def sm2_service_certificates(instance: Instance) -> dict[str, bytes]:
     """The SM2 service certificates (DER) by role, for the trust bundle; empty when the instance has none."""
     with instance.sessions() as session:
         return {row.role: row.certificate_der for row in session.scalars(select(GmPkiCertificate))}
+
+
+def renew_gm_material(instance: Instance, session: Session, seal: Seal, *, at: datetime, actor: str) -> None:
+    """At a rotation (or creation) of ``seal``, in the caller's transaction: a new SM2 generation when the seal
+    already has SM2 material (rotation) or, for a new seal, when the instance has an SM2 seal CA.
+
+    The SM2 key follows the P-256 key's custody rules: the same transaction (and so the same dual-control request
+    and audit entry) that switches the P-256 certificate issues the SM2 certificate and seal data.
+    """
+    has_material = session.scalar(select(GmSealMaterial.id).where(GmSealMaterial.seal_id == seal.id).limit(1))
+    if has_material is None and session.get(GmPkiCertificate, Sm2Role.SEAL_CA.value) is None:
+        return
+    new_refs: list[str] = []
+    try:
+        issue_gm_material(instance, session, seal, seal.authority, at=at, new_refs=new_refs, actor=actor)
+    except BaseException:
+        for ref in new_refs:
+            gm_keys(instance).destroy(ref)
+        raise

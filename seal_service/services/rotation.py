@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from sqlalchemy import select
 
 from seal_service.errors import InvalidInput, NotFound, SealNotUsable, StateConflict
+from seal_service.gm import renew_gm_material
 from seal_service.instance import Instance, PkiRole
 from seal_service.keys.store import KeyResolver, PrivateKey
 from seal_service.services.audit import record
@@ -289,6 +290,7 @@ def _switch_over(
                 "external_ca": pending_id is not None,
             },
         )
+        renew_gm_material(instance, session, seal, at=at, actor=actor)  # the national seal rotates with it
         result = RotationResult(seal_id, current.id, new.id, serial, key_ref)
     # New sealings read the new current certificate from the database; the old material is only dropped from
     # the cache (an in-flight sealing keeps its own reference and completes with the old certificate).
@@ -629,6 +631,7 @@ def create_seal(
                 seal_id=seal_id,
                 details={"request": request_id, "certificate_serial": row.serial_number, "key_ref": ref},
             )
+            renew_gm_material(instance, session, seal, at=at, actor=actor)  # its national seal too
             result = RotationResult(seal_id, None, row.id, row.serial_number, ref)
     except BaseException:
         instance.keys.destroy(ref)
