@@ -18,7 +18,7 @@ from seal_service.gm.keys import Sm2KeyStore
 from seal_service.gm.service import gm_keys, licence_seals
 from seal_service.storage.gm_models import GmSealMaterial
 from tests.support.pdfs import sample_licence_pdf
-from verifier.gm_structures import SESeal, certificate_signed_by, sm2_verify, sm2_public_key
+from verifier.gm_structures import SESeal, certificate_signed_by, sm2_public_key, sm2_verify
 
 
 def test_init_is_idempotent_for_the_sm2_pki_and_seal_material(dual) -> None:  # type: ignore[no-untyped-def]
