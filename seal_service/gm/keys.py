@@ -78,6 +78,8 @@ class Sm2KeyStore:
         self._passphrase = passphrase
         self._cache: dict[str, Sm2Signer] = {}
         self._lock = threading.Lock()
+        self._keks: dict[bytes, bytes] = {}
+        self._salt: bytes | None = None
 
     def path_of(self, ref: str) -> Path:
         """The file of an ``sm2file:`` reference; refuses anything else."""
@@ -93,14 +95,22 @@ class Sm2KeyStore:
         return self.path_of(ref).exists()
 
     def _kek(self, salt: bytes) -> bytes:
-        return Scrypt(salt=salt, length=32, n=2**14, r=8, p=1).derive(self._passphrase)
+        # scrypt is deliberately slow (~0.1-0.3 s), so the key-encryption key is derived once per salt and process;
+        # the keys a process writes share its salt (each file still has its own random AES-GCM nonce).
+        kek = self._keks.get(salt)
+        if kek is None:
+            kek = Scrypt(salt=salt, length=32, n=2**14, r=8, p=1).derive(self._passphrase)
+            self._keks[salt] = kek
+        return kek
 
     def generate(self, name: str) -> tuple[str, SoftwareSm2Key]:
         """Generate and store a new SM2 key named ``name``; returns its reference and the key."""
         ref = f"sm2file:{name}"
         path = self.path_of(ref)
         key = SoftwareSm2Key.generate()
-        salt, nonce = os.urandom(16), os.urandom(12)
+        if self._salt is None:
+            self._salt = os.urandom(16)
+        salt, nonce = self._salt, os.urandom(12)
         sealed = AESGCM(self._kek(salt)).encrypt(nonce, key.secret, _MAGIC + name.encode())
         body = base64.encodebytes(_MAGIC + salt + nonce + sealed).decode()
         self.directory.mkdir(parents=True, exist_ok=True)

@@ -90,7 +90,7 @@ def issue_gm_material(
     *,
     at: datetime,
     new_refs: list[str],
-    actor: str = "init",
+    audit: bool = True,
 ) -> GmSealMaterial:
     """A new generation of SM2 material for ``seal``: key, SM2 seal certificate, seal data signed by the seal maker.
 
@@ -140,10 +140,12 @@ def issue_gm_material(
     )
     session.add(material)
     session.flush()
+    if not audit:  # the caller's own entry (rotation, creation) names the material
+        return material
     record(
         session,
         at=at,
-        actor=actor,
+        actor="init",
         action="seal.gm-material",
         seal_id=seal.id,
         details={"generation": generation, "key_ref": ref, "es_id": f"{seal.id}-{generation}"},
@@ -329,20 +331,22 @@ def sm2_service_certificates(instance: Instance) -> dict[str, bytes]:
         return {row.role: row.certificate_der for row in session.scalars(select(GmPkiCertificate))}
 
 
-def renew_gm_material(instance: Instance, session: Session, seal: Seal, *, at: datetime, actor: str) -> None:
+def renew_gm_material(instance: Instance, session: Session, seal: Seal, *, at: datetime) -> dict[str, str]:
     """At a rotation (or creation) of ``seal``, in the caller's transaction: a new SM2 generation when the seal
     already has SM2 material (rotation) or, for a new seal, when the instance has an SM2 seal CA.
 
-    The SM2 key follows the P-256 key's custody rules: the same transaction (and so the same dual-control request
-    and audit entry) that switches the P-256 certificate issues the SM2 certificate and seal data.
+    The SM2 key follows the P-256 key's custody rules: the same transaction (and so the same dual-control request)
+    that switches the P-256 certificate issues the SM2 certificate and seal data. Returns what the caller's audit
+    entry should add (``gm_key_ref``, ``gm_es_id``), empty when nothing was issued.
     """
     has_material = session.scalar(select(GmSealMaterial.id).where(GmSealMaterial.seal_id == seal.id).limit(1))
     if has_material is None and session.get(GmPkiCertificate, Sm2Role.SEAL_CA.value) is None:
-        return
+        return {}
     new_refs: list[str] = []
     try:
-        issue_gm_material(instance, session, seal, seal.authority, at=at, new_refs=new_refs, actor=actor)
+        material = issue_gm_material(instance, session, seal, seal.authority, at=at, new_refs=new_refs, audit=False)
     except BaseException:
         for ref in new_refs:
             gm_keys(instance).destroy(ref)
         raise
+    return {"gm_key_ref": material.key_ref, "gm_es_id": f"{seal.id}-{material.generation}"}

@@ -276,6 +276,7 @@ def _switch_over(
             serial=serial,
             key_backend=KeyResolver.backend_of(key_ref).value,
         )
+        gm = renew_gm_material(instance, session, seal, at=at)  # the national seal rotates with it
         record(
             session,
             at=at,
@@ -288,9 +289,9 @@ def _switch_over(
                 "certificate_serial": serial,
                 "key_ref": key_ref,
                 "external_ca": pending_id is not None,
+                **gm,
             },
         )
-        renew_gm_material(instance, session, seal, at=at, actor=actor)  # the national seal rotates with it
         result = RotationResult(seal_id, current.id, new.id, serial, key_ref)
     # New sealings read the new current certificate from the database; the old material is only dropped from
     # the cache (an in-flight sealing keeps its own reference and completes with the old certificate).
@@ -623,15 +624,15 @@ def create_seal(
                 serial=row.serial_number,
                 key_backend=backend.value,
             )
+            gm = renew_gm_material(instance, session, seal, at=at)  # its national seal too
             record(
                 session,
                 at=at,
                 actor=actor,
                 action="seal.create",
                 seal_id=seal_id,
-                details={"request": request_id, "certificate_serial": row.serial_number, "key_ref": ref},
+                details={"request": request_id, "certificate_serial": row.serial_number, "key_ref": ref, **gm},
             )
-            renew_gm_material(instance, session, seal, at=at, actor=actor)  # its national seal too
             result = RotationResult(seal_id, None, row.id, row.serial_number, ref)
     except BaseException:
         instance.keys.destroy(ref)
