@@ -22,7 +22,7 @@ from seal_service.errors import ConfigurationError, NotFound
 from seal_service.gm.keys import Sm2KeyStore, Sm2Signer
 from seal_service.gm.pdf import embed_ses_signature
 from seal_service.gm.pki import Sm2Role, build_sm2_root, build_sm2_seal_ca, build_sm2_seal_certificate
-from seal_service.gm.seal_data import SealDataSpec, build_ses_seal, build_ses_signature
+from seal_service.gm.seal_data import SealDataSpec, build_ses_seal, build_ses_signature, compact_picture
 from seal_service.instance import Instance
 from seal_service.services.audit import record
 from seal_service.storage.gm_models import GmLicenceSeal, GmPkiCertificate, GmSealMaterial
@@ -117,7 +117,7 @@ def issue_gm_material(
             es_id=f"{seal.id}-{generation}",
             name=seal.name,
             signer_certificates=(cert.dump(),),
-            picture_png=seal.image_png,
+            picture_png=compact_picture(seal.image_png),
             created_at=at,
             valid_start=not_before,
             valid_end=not_after,
