@@ -29,17 +29,17 @@ from seal_service.storage.gm_models import GmLicenceSeal, GmPkiCertificate, GmSe
 from seal_service.storage.models import Authority, Seal, SealStatus
 from verifier.gm_structures import SESeal, sm3
 
-_STORES: dict[int, Sm2KeyStore] = {}
-_STORES_LOCK = threading.Lock()
+_LOCK = threading.Lock()
 
 
 def gm_keys(instance: Instance) -> Sm2KeyStore:
-    """The SM2 key store of ``instance`` (same directory and passphrase as its file keys; one per instance)."""
-    with _STORES_LOCK:
-        store = _STORES.get(id(instance))
+    """The SM2 key store of ``instance`` (same directory and passphrase as its file keys; one per instance, kept
+    on the instance so that it lives and dies with it)."""
+    with _LOCK:
+        store: Sm2KeyStore | None = instance.__dict__.get("_gm_key_store")
         if store is None:
             store = Sm2KeyStore(instance.settings.resolved_keys_dir, passphrase=instance.settings.passphrase())
-            _STORES[id(instance)] = store
+            instance.__dict__["_gm_key_store"] = store
         return store
 
 
@@ -216,9 +216,6 @@ class GmMaterial:
     not_after: datetime
 
 
-_MATERIALS: dict[tuple[int, int], GmMaterial] = {}
-
-
 def gm_material_for(instance: Instance, seal_id: str, *, at: datetime) -> GmMaterial | None:
     """The current SM2 material of ``seal_id`` valid at ``at``, or None when the seal has none."""
     with instance.sessions() as session:
@@ -229,8 +226,8 @@ def gm_material_for(instance: Instance, seal_id: str, *, at: datetime) -> GmMate
         ).first()
         if row is None or not (row.not_before <= at < row.not_after):
             return None
-        key = (id(instance), row.id)
-        found = _MATERIALS.get(key)
+        materials: dict[int, GmMaterial] = instance.__dict__.setdefault("_gm_materials", {})
+        found = materials.get(row.id)
         if found is None:
             found = GmMaterial(
                 material_id=row.id,
@@ -240,7 +237,7 @@ def gm_material_for(instance: Instance, seal_id: str, *, at: datetime) -> GmMate
                 not_before=row.not_before,
                 not_after=row.not_after,
             )
-            _MATERIALS[key] = found
+            materials[row.id] = found
         return found
 
 

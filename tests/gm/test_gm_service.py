@@ -73,6 +73,16 @@ def test_rotation_gives_the_seal_new_sm2_material_and_old_licences_stay_valid(ke
     before = seal_licence(instance, sample_licence_pdf(), request, actor="test", at=datetime.now(UTC))
     rotate_seal(instance, seal_id, at=datetime.now(UTC), actor="test")
     second = SESeal.load(ses_seal_of(instance, seal_id))
+    from seal_service.storage.models import AuditEntry
+
+    with instance.sessions() as session:
+        entries = {
+            e.action: e.details for e in session.query(AuditEntry).filter(AuditEntry.seal_id == seal_id).all()
+        }
+    # The SM2 material is issued in the rotation's (and creation's) own transaction and named in its audit entry.
+    assert entries["seal.create"]["gm_es_id"] == f"{seal_id}-1"
+    assert entries["seal.rotate"]["gm_es_id"] == f"{seal_id}-2"
+    assert entries["seal.rotate"]["gm_key_ref"].startswith("sm2file:")
     assert first["eseal_info"]["es_id"].native == f"{seal_id}-1"
     assert second["eseal_info"]["es_id"].native == f"{seal_id}-2"
     assert first["eseal_info"]["property"]["cert_list"].dump() != second["eseal_info"]["property"]["cert_list"].dump()
