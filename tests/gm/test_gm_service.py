@@ -76,9 +76,7 @@ def test_rotation_gives_the_seal_new_sm2_material_and_old_licences_stay_valid(ke
     from seal_service.storage.models import AuditEntry
 
     with instance.sessions() as session:
-        entries = {
-            e.action: e.details for e in session.query(AuditEntry).filter(AuditEntry.seal_id == seal_id).all()
-        }
+        entries = {e.action: e.details for e in session.query(AuditEntry).filter(AuditEntry.seal_id == seal_id).all()}
     # The SM2 material is issued in the rotation's (and creation's) own transaction and named in its audit entry.
     assert entries["seal.create"]["gm_es_id"] == f"{seal_id}-1"
     assert entries["seal.rotate"]["gm_es_id"] == f"{seal_id}-2"
