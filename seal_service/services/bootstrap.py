@@ -299,7 +299,9 @@ def initialise(instance: Instance, *, at: datetime, algorithm: KeyAlgorithm | No
             for spec in catalogue.authorities.values():
                 authority = _ensure_authority(session, spec, at, report)
                 _ensure_seal(instance, session, authority, spec, at, algorithm, report)
-        if settings.env is Environment.DEVELOPMENT:  # SM2 keys in software are for development only
+        # SM2 keys in software are for development only, and an instance keeping its seal keys in a token gets none
+        # (no SM2 token driver in this build): a seal key must not silently live in a file there.
+        if settings.env is Environment.DEVELOPMENT and settings.key_backend is KeyBackend.FILE:
             gm = ensure_gm(instance, at=at)
             report.created += gm.created
             report.present += gm.present

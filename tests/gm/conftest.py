@@ -28,7 +28,8 @@ def dual(tmp_path_factory: pytest.TempPathFactory) -> DualSealed:
     from seal_service.services.sealing import LicenceRequest, seal_licence
     from tests.conftest import make_instance, make_settings
 
-    instance = make_instance(make_settings(tmp_path_factory.mktemp("gm")))
+    # File keys even in the suite's HSM run: an instance keeping seal keys in a token gets no software SM2 keys.
+    instance = make_instance(make_settings(tmp_path_factory.mktemp("gm"), key_backend="file"))
     at = datetime.now(UTC)
     request = LicenceRequest(
         item_code="JC-001",
