@@ -268,8 +268,11 @@ def verify_national_seals(
     roots = [x509.Certificate.load(der) for der in sm2_roots] if sm2_roots else None
     try:
         found = _national_fields(data)
-    except Exception:
-        return ()
+    except Exception as exc:  # the file names a national seal, but its fields cannot be read: say so, never skip
+        unreadable = Message(
+            "国密签章无法读取（PDF 结构损坏）", f"the national seal cannot be read ({type(exc).__name__})"
+        )
+        return (NationalSealResult("?", False, unreadable),)
     results = []
     for item in found:
         try:
