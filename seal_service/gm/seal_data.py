@@ -9,6 +9,7 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from io import BytesIO
@@ -110,9 +111,12 @@ def build_ses_signature(
     data_hash: bytes,
     at: datetime,
     property_info: str,
-    time_stamp: bytes | None = None,
+    time_stamp: Callable[[bytes], bytes] | None = None,
 ) -> SesSignature:
-    """Signature data: TBS_Sign (version 4, the seal data, time, SM3 data hash) signed by the seal's key."""
+    """Signature data: TBS_Sign (version 4, the seal data, time, SM3 data hash) signed by the seal's key.
+
+    ``time_stamp``, when given, gets the signature value and returns the DER RFC 3161 token over it.
+    """
     tbs = TbsSign(
         {
             "version": SES_VERSION,
@@ -122,12 +126,8 @@ def build_ses_signature(
             "property_info": property_info,
         }
     )
-    values = {
-        "to_sign": tbs,
-        "cert": signer_certificate,
-        "signature_alg_id": SM2_WITH_SM3,
-        "signature": signer_key.sign(tbs.dump()),
-    }
+    signature = signer_key.sign(tbs.dump())
+    values = {"to_sign": tbs, "cert": signer_certificate, "signature_alg_id": SM2_WITH_SM3, "signature": signature}
     if time_stamp is not None:
-        values["time_stamp"] = time_stamp
+        values["time_stamp"] = time_stamp(signature)
     return SesSignature(values)

@@ -247,30 +247,22 @@ def gm_seal_pdf(
     """``pdf`` with the national seal (SES_Signature) appended; returns the bytes and SM3 (hex) of the signature."""
     made: list[bytes] = []
 
+    def time_stamp(signature_value: bytes) -> bytes:
+        digest = hashlib.sha256(signature_value).digest()
+        return bytes(
+            instance.timestamps.token(message_imprint=digest, hash_algorithm="sha256", nonce=None, at=at).dump()
+        )
+
     def sign(data_hash: bytes) -> bytes:
-        seal = SESeal.load(material.ses_seal_der)
         signature = build_ses_signature(
-            seal=seal,
+            seal=SESeal.load(material.ses_seal_der),
             signer_certificate=material.certificate_der,
             signer_key=material.signer,
             data_hash=data_hash,
             at=at,
             property_info=property_info,
+            time_stamp=time_stamp if timestamp else None,
         )
-        if timestamp:
-            value = bytes(signature["signature"].native)
-            token = instance.timestamps.token(
-                message_imprint=hashlib.sha256(value).digest(), hash_algorithm="sha256", nonce=None, at=at
-            )
-            signature = build_ses_signature(
-                seal=seal,
-                signer_certificate=material.certificate_der,
-                signer_key=_Fixed(value, material.signer.public_key),
-                data_hash=data_hash,
-                at=at,
-                property_info=property_info,
-                time_stamp=token.dump(),
-            )
         der = bytes(signature.dump())
         made.append(der)
         return der
@@ -278,17 +270,6 @@ def gm_seal_pdf(
     # Room for the seal data (mostly its picture), the signer certificate, the signature and the time-stamp.
     sealed = embed_ses_signature(pdf, sign=sign, at=at, reserved=len(material.ses_seal_der) + 8192)
     return sealed, sm3(made[0]).hex()
-
-
-@dataclass(frozen=True)
-class _Fixed:
-    """A 'signer' returning an already made signature (to rebuild the same SES_Signature with its time-stamp)."""
-
-    value: bytes
-    public_key: bytes
-
-    def sign(self, message: bytes) -> bytes:
-        return self.value
 
 
 def gm_licence_row(licence_id: str, material: GmMaterial, signature_sm3: str) -> GmLicenceSeal:
