@@ -328,3 +328,23 @@ def renew_gm_material(instance: Instance, session: Session, seal: Seal, *, at: d
             gm_keys(instance).destroy(ref)
         raise
     return {"gm_key_ref": material.key_ref, "gm_es_id": f"{seal.id}-{material.generation}"}
+
+
+def retire_gm_keys(instance: Instance, seal_id: str, *, all_generations: bool) -> list[str]:
+    """Destroy the SM2 keys of ``seal_id``'s superseded generations (all of them with ``all_generations``: the
+    seal is retired or revoked), as :func:`seal_service.services.rotation.retire_key` does for the P-256 key.
+
+    The certificates and seal data stay in the registry (status ``retired``) and keep verifying what they sealed.
+    Returns the destroyed references (for the caller's audit entry).
+    """
+    wanted = ("superseded", "current") if all_generations else ("superseded",)
+    with instance.writer.begin() as session:
+        rows = list(
+            session.scalars(
+                select(GmSealMaterial).where(GmSealMaterial.seal_id == seal_id, GmSealMaterial.status.in_(wanted))
+            )
+        )
+        for row in rows:
+            gm_keys(instance).destroy(row.key_ref)
+            row.status = "retired"
+        return [row.key_ref for row in rows]

@@ -93,6 +93,23 @@ def test_rotation_gives_the_seal_new_sm2_material_and_old_licences_stay_valid(ke
         assert result.valid and result.es_id == es_id
         report = verify_pdf(sealed.pdf, trust_roots=roots, sm2_roots=national_trust_roots(instance))
         assert report.verdict.value == "valid", report.messages
+    # Retiring the superseded P-256 key destroys the superseded SM2 key too; the current one stays.
+    from seal_service.services.rotation import retire_key
+    from seal_service.storage.models import Seal
+
+    with instance.sessions() as session:
+        old_cert = session.get(Seal, seal_id).certificates[0].id
+        materials = {m.generation: m.key_ref for m in session.query(GmSealMaterial).filter_by(seal_id=seal_id).all()}
+    retire_key(instance, seal_id, old_cert, at=datetime.now(UTC), actor="test")
+    store = gm_keys(instance)
+    assert not store.exists(materials[1]) and store.exists(materials[2])
+    with instance.sessions() as session:
+        retired = [
+            e for e in session.query(AuditEntry).filter(AuditEntry.seal_id == seal_id) if e.action == "key.retire"
+        ]
+    assert retired[-1].details["gm_key_refs"] == [materials[1]]
+    (still,) = verify_national_seals(before.pdf, sm2_roots=national_trust_roots(instance))
+    assert still.valid  # a retired key's seals keep verifying
 
 
 def test_cli_writes_the_sm2_certificates_and_seal_data_and_signs_without_gm(dual, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
