@@ -7,6 +7,8 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY seal_service ./seal_service
 COPY verifier ./verifier
+# gmalglib (SM2/SM3 in C, the national seal) may need compiling; the runtime image gets the built wheel only.
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
 # seal_service/policies links to ../policies: the reviewed catalogue becomes package data of the wheel.
 COPY policies ./policies
 RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[postgres]"

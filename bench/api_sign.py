@@ -80,7 +80,7 @@ async def http_load(
         nonlocal remaining
         boundary = f"bench{number:04d}"
         body = _multipart(
-            {"item_code": "JC-001", "holder_name": f"基准测试企业{number}", "level": level}, pdf, boundary
+            {"item_code": "JC-001", "holder_name": f"基准测试企业{number}", "level": level, "gm": _gm()}, pdf, boundary
         )
         request = (
             f"POST /v1/licences HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
@@ -104,6 +104,11 @@ async def http_load(
     return time.perf_counter() - start, latencies
 
 
+def _gm() -> str:
+    """``true`` unless ``--no-gm`` (environment ``BENCH_GM=false``, inherited by the in-process workers)."""
+    return "false" if os.environ.get("BENCH_GM") == "false" else "true"
+
+
 def _in_process_worker(args: tuple[dict[str, str], int, str, bytes]) -> tuple[float, float]:
     environment, count, level, pdf = args
     os.environ.update(environment)
@@ -112,7 +117,11 @@ def _in_process_worker(args: tuple[dict[str, str], int, str, bytes]) -> tuple[fl
 
     instance = Instance(Settings())
     request = LicenceRequest(
-        item_code="JC-001", holder_name="基准测试企业", seal_id="jc-bureau-approval", level=PadesLevel(level)
+        item_code="JC-001",
+        holder_name="基准测试企业",
+        seal_id="jc-bureau-approval",
+        level=PadesLevel(level),
+        gm=_gm() == "true",
     )
     seal_licence(instance, pdf, request, actor="bench", at=datetime.now(UTC))  # warm: load keys, build appearance
     start, cpu = time.perf_counter(), time.process_time()
@@ -153,7 +162,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternating HTTP / in-process rounds (median)")
     parser.add_argument("--level", default="B-LTA", choices=[lv.value for lv in PadesLevel])
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temporary instance")
+    parser.add_argument("--no-gm", action="store_true", help="PAdES only: no national (SM2) seal (docs/gm-crypto.md)")
     args = parser.parse_args()
+    if args.no_gm:
+        os.environ["BENCH_GM"] = "false"
 
     pdf = sample_licence_pdf()
     rounds: list[dict[str, float]] = []

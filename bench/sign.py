@@ -307,9 +307,9 @@ class Rig:
         at = datetime.now(UTC)
         return self.instance.sealer.seal_pdf(pdf, material=self.material, level=level, text=self.next_text(at), at=at)
 
-    def ours_full(self, pdf: bytes, level: PadesLevel) -> bytes:
-        """The full licence flow: checks, serial, signature, record and audit entry."""
-        request = LicenceRequest(item_code=ITEM_CODE, holder_name=HOLDER, seal_id=SEAL_ID, level=level)
+    def ours_full(self, pdf: bytes, level: PadesLevel, *, gm: bool = True) -> bytes:
+        """The full licence flow: checks, serial, signature(s), record and audit entry; ``gm``: dual seal."""
+        request = LicenceRequest(item_code=ITEM_CODE, holder_name=HOLDER, seal_id=SEAL_ID, level=level, gm=gm)
         return seal_licence(self.instance, pdf, request, actor="bench", at=datetime.now(UTC)).pdf
 
     def revocation_material(self, at: datetime) -> tuple[list[asn1_ocsp.OCSPResponse], list[asn1_crl.CertificateList]]:
@@ -567,6 +567,35 @@ def run_ablation(rigs: dict[str, Rig], pdf: bytes, iterations: int) -> None:
 
 
 # --- main -------------------------------------------------------------------------------------------------------
+def run_dual_seal(rig: Rig, docs: dict[str, bytes], iterations: int, warmup: int) -> int:
+    """The national seal's cost: ``seal_licence`` dual-sealed (SES_Signature revision + PAdES) against PAdES only,
+    interleaved in the same run, per level and document. Target: at most 10 ms more per licence."""
+    print("\ndual seal (docs/gm-crypto.md): seal_licence with the national SM2 seal + PAdES vs PAdES only, same run")
+    print(f"{'level':6} {'doc':7} {'PAdES only ms':>17} {'dual ms':>17} {'+wall':>7} {'+CPU':>7}  target")
+    worst = 0.0
+    for level in (PadesLevel.B_B, PadesLevel.B_LTA):
+        for name, pdf in docs.items():
+            timings = time_interleaved(
+                {
+                    "pades": (partial(rig.ours_full, pdf, level, gm=False), warmup, iterations),
+                    "dual": (partial(rig.ours_full, pdf, level, gm=True), warmup, iterations),
+                }
+            )
+            extra = timings["dual"].median - timings["pades"].median
+            extra_cpu = timings["dual"].cpu_median - timings["pades"].cpu_median
+            worst = max(worst, extra)
+            verdict = "OK" if extra <= 10 else "OVER"
+            print(
+                f"{level.value:6} {name:7} {timings['pades'].cell():>17} {timings['dual'].cell():>17} "
+                f"{extra:+6.1f} {extra_cpu:+6.1f}  {verdict} (<= 10 ms)"
+            )
+    sample = rig.ours_full(docs["sample"], PadesLevel.B_LTA, gm=True)
+    plain = rig.ours_full(docs["sample"], PadesLevel.B_LTA, gm=False)
+    print(f"size: dual {len(sample) / 1024:.0f} KiB vs PAdES only {len(plain) / 1024:.0f} KiB (sample, B-LTA)")
+    print(f"largest median increase {worst:.1f} ms: {'within' if worst <= 10 else 'OVER'} the 10 ms target")
+    return 0
+
+
 def machine_summary() -> str:
     """nproc, CPU model, memory, Python and pyHanko versions."""
     cpu = "unknown CPU"
@@ -596,6 +625,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=3, help="unmeasured warm-up documents, ours (3; stock 1)")
     parser.add_argument("--quick", action="store_true", help="5 iterations (stock 3), 1 warm-up: a smoke run")
     parser.add_argument("--profile-docs", type=int, default=20, help="B-LTA documents under cProfile (20; 0: off)")
+    parser.add_argument(
+        "--dual-seal",
+        action="store_true",
+        help="instead of the comparison: the full licence flow with and without the national (SM2) seal (~1 min)",
+    )
     parser.add_argument(
         "--ablation",
         action="store_true",
@@ -653,6 +687,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.ablation:
             run_ablation(rigs, docs["50KB"], args.stock_iterations)
             return 0
+        if args.dual_seal:
+            return run_dual_seal(rigs["P-256"], docs, args.iterations, args.warmup)
 
         # Phase 1: ours alone, one warm-up pass over every combination and its memory peaks, so that the RSS
         # high-water mark after it is ours alone; stock is first called after it.

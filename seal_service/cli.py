@@ -41,6 +41,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "seal_service.commands.backup",
     "seal_service.commands.supervision",
     "seal_service.commands.log",
+    "seal_service.commands.gm",
 )
 
 
@@ -164,6 +165,7 @@ def cmd_sign(args: argparse.Namespace, settings: Settings) -> int:
         number=args.number,
         valid_from=args.valid_from,
         valid_until=args.valid_until,
+        gm=not args.no_gm,
     )
     try:
         sealed = seal_licence(_instance(settings), pdf, request, actor="cli", at=_now())
@@ -181,7 +183,7 @@ def cmd_sign(args: argparse.Namespace, settings: Settings) -> int:
             f"({exc.strerror}); fetch it with `seal-service licences get {sealed.licence_id} -o FILE`",
             field="output",
         ) from None
-    print(f"sealed     {out} ({len(sealed.pdf)} bytes, {sealed.level.value})")
+    print(f"sealed     {out} ({len(sealed.pdf)} bytes, {sealed.level.value}, seals {'+'.join(sealed.seals)})")
     print(f"licence    {sealed.licence_id}")
     print(f"identifier {sealed.identifier}")
     print(f"number     {sealed.number}")
@@ -243,8 +245,12 @@ def cmd_ca_cert(args: argparse.Namespace, settings: Settings) -> int:
 
     from seal_service.instance import PkiRole
 
-    cert = _instance(settings).pki.certificate(PkiRole(args.role))
-    pem = cert.public_bytes(serialization.Encoding.PEM)
+    if args.role.startswith("sm2-"):
+        from seal_service.gm import Sm2Role, sm2_certificate_pem
+
+        pem = sm2_certificate_pem(_instance(settings), Sm2Role(args.role))
+    else:
+        pem = _instance(settings).pki.certificate(PkiRole(args.role)).public_bytes(serialization.Encoding.PEM)
     if args.output == "-":
         sys.stdout.write(pem.decode())
     else:
@@ -300,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--valid-until", type=_date, metavar="YYYY-MM-DD")
     p.add_argument("--level", default="B-LTA", choices=["B-B", "B-T", "B-LT", "B-LTA"], help="PAdES level")
     p.add_argument("--force", action="store_true", help="overwrite OUT.pdf if it exists")
+    p.add_argument("--no-gm", action="store_true", help="PAdES seal only, no national (SM2) seal")
     p.set_defaults(func=cmd_sign)
 
     seals = sub.add_parser("seals", help="seals and their certificates").add_subparsers(dest="seals_cmd", required=True)
@@ -322,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ca-cert", help="write the root (or another service) certificate as PEM")
     p.add_argument("-o", "--output", required=True, help="file, or - for standard output")
-    p.add_argument("--role", default="root", choices=["root", "seal-ca", "tsa", "ocsp"])
+    p.add_argument("--role", default="root", choices=["root", "seal-ca", "tsa", "ocsp", "sm2-root", "sm2-seal-ca"])
     p.set_defaults(func=cmd_ca_cert)
 
     # Feature areas register their own subcommands (each module: ``register(sub, seals_sub)``).

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -47,6 +48,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ObjectIdentifier
 
 from verifier.errors import InputError
+from verifier.gm_structures import is_sm2_certificate
 from verifier.tlog import TlogError
 from verifier.transparency import LogPolicy
 
@@ -220,6 +222,15 @@ class TrustBundle:
     """The bundle signer's certificate (issued by the root)."""
     log: LogPolicy | None = None
     """The issuance log's keys, witnesses, k-of-n policy and pinned checkpoint (None in bundles without a log)."""
+    sm2_certificates: Mapping[str, bytes] = dataclasses.field(default_factory=dict)
+    """The SM2 service certificates (DER) by role, ``sm2-root`` and ``sm2-seal-ca``, for national seals (国密);
+    trusted because the bundle signer (under the root) vouches for them."""
+
+    @property
+    def sm2_roots(self) -> tuple[bytes, ...]:
+        """The SM2 root(s) national seals are checked against."""
+        root = self.sm2_certificates.get("sm2-root")
+        return (root,) if root is not None else ()
 
     @property
     def root(self) -> x509.Certificate:
@@ -564,6 +575,12 @@ def load_trust_bundle(
     memoranda = tuple(
         _memorandum(p, raw, f"payload.memoranda[{i}]") for i, raw in enumerate(p.items(top, "memoranda", "payload"))
     )
+    sm2_certificates = {}
+    for role, raw in p.obj(top.get("gm_pki", {}), "payload.gm_pki").items():
+        der = _b64(raw, f"payload.gm_pki.{role}")
+        if not is_sm2_certificate(der):
+            raise p.fail(f"payload.gm_pki.{role}", "not an SM2 certificate")
+        sm2_certificates[role] = der
     return TrustBundle(
         version=version,
         issued_at=issued_at,
@@ -576,6 +593,7 @@ def load_trust_bundle(
         memoranda=memoranda,
         signer=signer,
         log=_log_policy(top.get("log")),
+        sm2_certificates=sm2_certificates,
     )
 
 

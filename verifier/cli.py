@@ -130,6 +130,19 @@ def _parser() -> argparse.ArgumentParser:
         help="require cosignatures of K of the trust bundle's witnesses on the log checkpoint (default: the "
         "bundle's recommendation)",
     )
+    parser.add_argument(
+        "--sm2-root",
+        action="append",
+        default=[],
+        metavar="PEM",
+        help="a PEM file of trusted SM2 roots for national seals (国密, GB/T 38540), e.g. from seal-service ca-cert "
+        "--role sm2-root; a --trust-bundle carries the service's own. Repeat for more files",
+    )
+    parser.add_argument(
+        "--require-gm",
+        action="store_true",
+        help="policy: a document without a national seal (国密电子签章) is invalid",
+    )
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print a JSON array with one report object per file")
     output.add_argument("--csv", metavar="FILE", help="write the reports as CSV to FILE ('-' for standard output)")
@@ -143,6 +156,28 @@ def _parser() -> argparse.ArgumentParser:
         help="validate as if the clock showed this time, e.g. 2030-01-01T00:00:00+08:00 (default: now)",
     )
     return parser
+
+
+def _sm2_roots(paths: Sequence[str]) -> tuple[bytes, ...]:
+    """The SM2 root certificates (DER) in the PEM files ``paths``; InputError for anything else."""
+    from asn1crypto import pem
+
+    from verifier.gm_structures import is_sm2_certificate
+
+    found: list[bytes] = []
+    for path in paths:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+        ders = [der for _type, _headers, der in pem.unarmor(data, multiple=True)] if pem.detect(data) else [data]
+        for der in ders:
+            if not is_sm2_certificate(der):
+                raise InputError(
+                    f"{path}: not an SM2 certificate (expected PEM from seal-service ca-cert --role sm2-root)"
+                )
+            found.append(der)
+    return tuple(found)
 
 
 def _positive_int(text: str) -> int:
@@ -210,6 +245,8 @@ class _Setup:
     online: bool = False
     log_proofs: tuple[bytes, ...] = ()
     log_quorum: int | None = None
+    sm2_roots_der: tuple[bytes, ...] = ()
+    require_gm: bool = False
 
 
 _verifier: Verifier | None = None
@@ -247,11 +284,24 @@ def _build_verifier(setup: _Setup, at: datetime | None) -> Verifier:
         bundle = load_trust_bundle(setup.bundle, trust_roots=roots, at=at or datetime.now(UTC))
         log = _log_check(bundle, setup)
         return Verifier.from_bundle(
-            bundle, crls=setup.crls_der, registry=registry, revocation=revocation, log_check=log
+            bundle,
+            crls=setup.crls_der,
+            registry=registry,
+            revocation=revocation,
+            log_check=log,
+            sm2_roots=setup.sm2_roots_der,
+            require_national_seal=setup.require_gm,
         )
     if setup.log_proofs:
         raise InputError("--log-proof needs a signed --trust-bundle (it names the log's keys and witnesses)")
-    return Verifier.from_trust_roots(roots, crls=setup.crls_der, registry=registry, revocation=revocation)
+    return Verifier.from_trust_roots(
+        roots,
+        crls=setup.crls_der,
+        registry=registry,
+        revocation=revocation,
+        sm2_roots=setup.sm2_roots_der,
+        require_national_seal=setup.require_gm,
+    )
 
 
 # Verifying a licence allocates tens of thousands of short-lived objects (PDF objects, ASN.1 values), almost none
@@ -462,6 +512,8 @@ def _setup(args: argparse.Namespace) -> _Setup:
         online=args.online,
         log_proofs=tuple(_read_log_proofs(args.log_proof)),
         log_quorum=args.log_quorum,
+        sm2_roots_der=_sm2_roots(args.sm2_root),
+        require_gm=args.require_gm,
     )
     _build_verifier(setup, args.at)  # fail now, once, on a bad bundle or URL rather than in every worker
     return setup

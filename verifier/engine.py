@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives import serialization
 from verifier._fastpath import FastPath
 from verifier.bundle import TrustBundle
 from verifier.errors import InputError
+from verifier.gm import with_national_seals
 from verifier.log_check import LogCheck
 from verifier.ltv import RevocationSources
 from verifier.registry import LicenceRegistry, check_licence
@@ -78,11 +79,14 @@ class Verifier:
         fast_path: bool = True,
         revocation: RevocationSources | None = None,
         log_check: LogCheck | None = None,
+        sm2_roots: Sequence[bytes] = (),
+        require_national_seal: bool = False,
     ) -> None:
         """Prefer the named constructors :meth:`from_trust_roots` and :meth:`from_bundle`. ``fast_path=False``
         sends every document through pyHanko's full validation (same verdicts, slower). ``revocation`` says where
         revocation data for seals below B-LTA may be fetched (the issuing service, the certificates' addresses);
-        default nowhere (offline)."""
+        default nowhere (offline). ``sm2_roots`` (DER) are the trusted SM2 roots for national seals (国密);
+        ``require_national_seal`` makes a national seal mandatory."""
         if not trust_roots:
             raise InputError("at least one trust root is required")
         self.trust_roots = tuple(trust_roots)
@@ -92,6 +96,8 @@ class Verifier:
         self.revocation = revocation
         self.log_check = log_check
         """Whether each valid licence must be in the issuance log (:mod:`verifier.log_check`)."""
+        self.sm2_roots = tuple(sm2_roots)
+        self.require_national_seal = require_national_seal
         self._spec = _validation_spec(self.trust_roots, self.crls)
         self._fast = FastPath(self.trust_roots, self.crls) if fast_path else None
 
@@ -103,9 +109,18 @@ class Verifier:
         crls: Sequence[bytes] = (),
         registry: LicenceRegistry | None = None,
         revocation: RevocationSources | None = None,
+        sm2_roots: Sequence[bytes] = (),
+        require_national_seal: bool = False,
     ) -> Verifier:
         """Trust ``certs`` (PKI only: chain, revocation, time; no seal lifecycle rules)."""
-        return cls(trust_roots=certs, crls=crls, registry=registry, revocation=revocation)
+        return cls(
+            trust_roots=certs,
+            crls=crls,
+            registry=registry,
+            revocation=revocation,
+            sm2_roots=sm2_roots,
+            require_national_seal=require_national_seal,
+        )
 
     @classmethod
     def from_bundle(
@@ -116,6 +131,8 @@ class Verifier:
         registry: LicenceRegistry | None = None,
         revocation: RevocationSources | None = None,
         log_check: LogCheck | None = None,
+        sm2_roots: Sequence[bytes] = (),
+        require_national_seal: bool = False,
     ) -> Verifier:
         """Trust the root of an already checked bundle (:func:`verifier.bundle.load_trust_bundle`) and judge
         seals by its lifecycle data: retired at a cut-over, revoked, key compromised since a date."""
@@ -126,6 +143,8 @@ class Verifier:
             registry=registry,
             revocation=revocation,
             log_check=log_check,
+            sm2_roots=sm2_roots or bundle.sm2_roots,
+            require_national_seal=require_national_seal,
         )
 
     async def verify_async(self, pdf: bytes, *, at: datetime | None = None, file: str = "") -> VerificationReport:
@@ -133,6 +152,7 @@ class Verifier:
         clock = _check_arguments(self.trust_roots, at)
         try:
             report = await _verify(pdf, self._spec, clock, file, self.trust_roots, self._fast, self.revocation)
+            report = with_national_seals(report, pdf, sm2_roots=self.sm2_roots, require=self.require_national_seal)
             if self.bundle is not None:
                 from verifier.policy import apply_lifecycle_policy
 

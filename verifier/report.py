@@ -301,6 +301,9 @@ class VerificationReport:
             f"PAdES level: {level}; proven signing time: {proven_en}; verifiable until: {until_en}",
         )
 
+    national_seals: tuple[Any, ...] = ()
+    """The national seals (国密, GB/T 38540) found, each a :class:`verifier.gm.NationalSealResult`."""
+
     @property
     def ok(self) -> bool:
         """Whether the verdict is valid."""
@@ -335,6 +338,7 @@ class VerificationReport:
             "proven_signing_time": _iso(self.proven_signing_time),
             "verifiable_until": _iso(self.verifiable_until),
             "long_term": str(self.long_term),
+            "national_seals": [seal.to_json() for seal in self.national_seals],
         }
 
 

@@ -84,6 +84,7 @@ from verifier.archive_chain import chain_problem, timestamp_chain, tsa_revocatio
 from verifier.bundle import TrustBundle
 from verifier.checks import impersonated_issuer, signature_value_problem
 from verifier.errors import InputError
+from verifier.gm import with_national_seals
 from verifier.levels import level_hint, no_proof_of_time, validate_below_lta
 from verifier.ltv import RevocationSources, verifiable_until
 from verifier.placement import sealed_revision_readable, signature_relocated, signed_bytes_damage
@@ -987,6 +988,8 @@ async def verify_pdf_async(
     file: str = "",
     bundle: TrustBundle | None = None,
     fast_path: bool = True,
+    sm2_roots: Sequence[bytes] = (),
+    require_national_seal: bool = False,
 ) -> VerificationReport:
     """Verify the seal(s) on the PDF ``data`` offline; see :func:`verify_pdf`. For callers in an event loop."""
     clock = _check_arguments(trust_roots, at)
@@ -994,6 +997,7 @@ async def verify_pdf_async(
         spec = _validation_spec(trust_roots)
         fast = FastPath(trust_roots) if fast_path else None
         report = await _verify(data, spec, clock, file, trust_roots, fast)
+        report = with_national_seals(report, data, sm2_roots=sm2_roots, require=require_national_seal)
         # (5) With a trust bundle: the seal's lifecycle (retired at a cut-over, revoked, key compromised since T)
         # judged at the time the signature time-stamp proves (verifier/policy.py).
         if bundle is None:
@@ -1043,6 +1047,8 @@ def verify_pdf(
     file: str = "",
     bundle: TrustBundle | None = None,
     fast_path: bool = True,
+    sm2_roots: Sequence[bytes] = (),
+    require_national_seal: bool = False,
 ) -> VerificationReport:
     """Verify the seal(s) on the PDF ``data`` offline, trusting only ``trust_roots``, with the clock at ``at``.
 
@@ -1054,7 +1060,18 @@ def verify_pdf(
     lifecycle is judged too: a licence sealed after its seal retired, or after its key was compromised, is invalid.
     ``fast_path=False`` sends every document through pyHanko's full validation (the fast path, for licences of
     the service's own B-LTA profile, gives the same verdicts; see docs/verification.md).
+    National seals (国密, GB/T 38540) are checked too (``verifier.gm``), the seal maker against ``sm2_roots``
+    (DER); any invalid one makes the document invalid; ``require_national_seal`` makes one mandatory.
     """
     return asyncio.run(
-        verify_pdf_async(data, trust_roots=trust_roots, at=at, file=file, bundle=bundle, fast_path=fast_path)
+        verify_pdf_async(
+            data,
+            trust_roots=trust_roots,
+            at=at,
+            file=file,
+            bundle=bundle,
+            fast_path=fast_path,
+            sm2_roots=sm2_roots,
+            require_national_seal=require_national_seal,
+        )
     )

@@ -24,6 +24,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "seal_service.api.supervision",
     "seal_service.api.transparency",
     "seal_service.api.archive",
+    "seal_service.api.gm",
 )
 
 

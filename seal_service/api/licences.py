@@ -16,6 +16,7 @@ from seal_service.api.deps import InstanceDep, require_role
 from seal_service.api.workers import seal_in_pool, sealing_lifespan
 from seal_service.archive import licence_pdf, versions_of
 from seal_service.errors import InvalidInput, NotAuthorised, NotFound
+from seal_service.gm import licence_seals
 from seal_service.instance import Instance
 from seal_service.services import idempotency
 from seal_service.services.apikeys import Caller, Role
@@ -67,6 +68,10 @@ class LicenceOut(BaseModel):
     valid_until: date | None
     seal_id: str = Field(examples=["jc-bureau-approval"])
     level: str = Field(examples=["B-LTA"])
+    seals: list[str] = Field(
+        description="The seals the PDF carries: pades, and gm (national SM2 seal, GB/T 38540) when dual-sealed.",
+        examples=[["gm", "pades"]],
+    )
     sealed_at: datetime
     document_sha256: str = Field(
         description="SHA-256 of the sealed PDF as issued (version 1); renewed versions are listed in `versions`."
@@ -100,6 +105,7 @@ def _out(instance: Instance, licence: Licence) -> LicenceOut:
         valid_until=licence.valid_until,
         seal_id=licence.seal_id,
         level=licence.level,
+        seals=sorted(licence_seals(instance, licence.id)),
         sealed_at=licence.sealed_at,
         document_sha256=licence.document_sha256,
         status=licence.status,  # type: ignore[arg-type]
@@ -150,6 +156,7 @@ async def create_licence(
     valid_until: Annotated[date | None, Form()] = None,
     seal_id: Annotated[str | None, Form(max_length=64, description="Default: the caller's approval seal")] = None,
     level: Annotated[PadesLevel, Form()] = PadesLevel.B_LTA,
+    gm: Annotated[bool, Form(description="Also apply the national SM2 seal (GB/T 38540) when the seal has one")] = True,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
 ) -> Response:
     """Seal ``pdf`` with the caller's seal and record the licence. Retries with the same ``Idempotency-Key``
@@ -177,6 +184,7 @@ async def create_licence(
         number=number,
         valid_from=valid_from,
         valid_until=valid_until,
+        gm=gm,
     )
     claim = None
     if idempotency_key is not None:

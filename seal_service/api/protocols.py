@@ -90,7 +90,12 @@ async def crl(issuer: str, instance: InstanceDep) -> Response:
     responses={200: {"content": {"application/pkix-cert": {}}}},
 )
 async def pki_certificate(role: str, instance: InstanceDep) -> Response:
-    """The certificate of ``root``, ``seal-ca``, ``tsa`` or ``ocsp`` (caIssuers target)."""
+    """The certificate of ``root``, ``seal-ca``, ``tsa``, ``ocsp``, ``sm2-root`` or ``sm2-seal-ca`` (DER)."""
+    if role in ("sm2-root", "sm2-seal-ca"):
+        from seal_service.gm import Sm2Role, sm2_certificate
+
+        der = await run_in_threadpool(sm2_certificate, instance, Sm2Role(role))
+        return Response(der, media_type="application/pkix-cert")
     try:
         pki_role = PkiRole(role)
     except ValueError:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from seal_service.appearance.seal_image import draw_seal_image
 from seal_service.catalogue import CatalogueAuthority
 from seal_service.errors import ConfigurationError
+from seal_service.gm import ensure_gm
 from seal_service.instance import ISSUER_OF, Instance, PkiRole
 from seal_service.keys.store import PrivateKey
 from seal_service.log import ensure_log
@@ -32,7 +33,7 @@ from seal_service.pki.certificates import (
     build_tsa_certificate,
 )
 from seal_service.services.audit import record
-from seal_service.settings import KeyAlgorithm, KeyBackend
+from seal_service.settings import Environment, KeyAlgorithm, KeyBackend
 from seal_service.storage.database import upgrade
 from seal_service.storage.models import Authority, PkiCertificate, Seal, SealCertificate, SealStatus
 
@@ -302,6 +303,12 @@ def initialise(instance: Instance, *, at: datetime, algorithm: KeyAlgorithm | No
                 authority = _ensure_authority(session, spec, at, report)
                 _ensure_seal(instance, session, authority, spec, at, algorithm, report)
         report.created.extend(ensure_log(instance, at=at))
+        # SM2 keys in software are for development only, and an instance keeping its seal keys in a token gets none
+        # (no SM2 token driver in this build): a seal key must not silently live in a file there.
+        if settings.env is Environment.DEVELOPMENT and settings.key_backend is KeyBackend.FILE:
+            gm = ensure_gm(instance, at=at)
+            report.created += gm.created
+            report.present += gm.present
     except BaseException:
         # Keys whose certificates were never committed are useless and would block the next init.
         committed = _committed_key_refs(instance)

@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from sqlalchemy import select
 
 from seal_service.errors import InvalidInput, NotFound, SealNotUsable, StateConflict
+from seal_service.gm import renew_gm_material, retire_gm_keys
 from seal_service.instance import Instance, PkiRole
 from seal_service.keys.store import KeyResolver, PrivateKey
 from seal_service.services.audit import record
@@ -275,6 +276,7 @@ def _switch_over(
             serial=serial,
             key_backend=KeyResolver.backend_of(key_ref).value,
         )
+        gm = renew_gm_material(instance, session, seal, at=at)  # the national seal rotates with it
         record(
             session,
             at=at,
@@ -287,6 +289,7 @@ def _switch_over(
                 "certificate_serial": serial,
                 "key_ref": key_ref,
                 "external_ca": pending_id is not None,
+                **gm,
             },
         )
         result = RotationResult(seal_id, current.id, new.id, serial, key_ref)
@@ -621,13 +624,14 @@ def create_seal(
                 serial=row.serial_number,
                 key_backend=backend.value,
             )
+            gm = renew_gm_material(instance, session, seal, at=at)  # its national seal too
             record(
                 session,
                 at=at,
                 actor=actor,
                 action="seal.create",
                 seal_id=seal_id,
-                details={"request": request_id, "certificate_serial": row.serial_number, "key_ref": ref},
+                details={"request": request_id, "certificate_serial": row.serial_number, "key_ref": ref, **gm},
             )
             result = RotationResult(seal_id, None, row.id, row.serial_number, ref)
     except BaseException:
@@ -706,8 +710,10 @@ def retire_key(
         check_retirable(instance, cert, at)
         key_ref = cert.key_ref
         serial = cert.serial_number
+        whole_seal = cert.status == CertificateStatus.CURRENT.value  # only a retired or revoked seal's current one
     instance.keys.destroy(key_ref)
     instance.sealer.forget(certificate_id)
+    gm_refs = retire_gm_keys(instance, seal_id, all_generations=whole_seal)  # SM2 keys follow the P-256 key
     with instance.writer.begin() as session:
         _event(
             session,
@@ -725,6 +731,11 @@ def retire_key(
             actor=actor,
             action="key.retire",
             seal_id=seal_id,
-            details={"request": request_id, "certificate_serial": serial, "key_ref": key_ref},
+            details={
+                "request": request_id,
+                "certificate_serial": serial,
+                "key_ref": key_ref,
+                **({"gm_key_refs": gm_refs} if gm_refs else {}),
+            },
         )
     return key_ref

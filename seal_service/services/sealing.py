@@ -27,6 +27,7 @@ from seal_service.appearance.stamp import StampText
 from seal_service.catalogue import CatalogueItem
 from seal_service.errors import InvalidInput, NotAuthorised, NotFound, SealNotUsable, SealServiceError
 from seal_service.events.outbox import EventType, licence_event
+from seal_service.gm import gm_licence_row, gm_material_for, gm_seal_pdf
 from seal_service.identifiers import HOLDER_CODE_TYPES, check_holder_code, licence_identifier
 from seal_service.instance import Instance
 from seal_service.log.leaves import log_licence_sealed, log_licence_status
@@ -64,6 +65,8 @@ class LicenceRequest:
     issue_date: date | None = None
     valid_from: date | None = None
     valid_until: date | None = None
+    gm: bool = True
+    """Dual-seal with the national (SM2) seal when the seal has SM2 material (docs/gm-crypto.md)."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,8 @@ class SealedLicence:
     level: PadesLevel
     sealed_at: datetime
     pdf: bytes
+    seals: tuple[str, ...] = ("pades",)
+    """The seals the licence carries: ``("gm", "pades")`` when dual-sealed."""
 
 
 def _check_request(request: LicenceRequest) -> None:
@@ -241,7 +246,10 @@ def seal_licence(
     # Numbers are drawn per jurisdiction (seal_service.public.numbering): unique across the instance.
     number = request.number or reserve_licence_number(instance, jurisdiction, local.year)
     verify_url = f"{instance.settings.public_url}/v/{licence_id}"
-    # (4) the signature.
+    # (4) the signatures: the national seal (its own revision) first, so that the PAdES seal covers it.
+    gm_material = gm_material_for(instance, request.seal_id, at=at) if request.gm else None
+    if gm_material is not None:
+        pdf, gm_sm3 = gm_seal_pdf(instance, pdf, gm_material, at=at, property_info=f"{licence_id}.pdf")
     sealed = instance.sealer.seal_pdf(
         pdf,
         material=material,
@@ -277,6 +285,8 @@ def seal_licence(
         )
         session.flush()
         session.add(LicenceDocument(licence_id=licence_id, pdf=sealed))
+        if gm_material is not None:
+            session.add(gm_licence_row(licence_id, gm_material, gm_sm3))
         entry = record(
             session,
             at=at,
@@ -291,6 +301,7 @@ def seal_licence(
                 "level": request.level.value,
                 "document_sha256": digest,
                 "certificate_serial": format(material.certificate.serial_number, "x"),
+                "seals": "gm+pades" if gm_material is not None else "pades",
             },
         )
         if claim is not None:
@@ -318,6 +329,7 @@ def seal_licence(
         level=request.level,
         sealed_at=at,
         pdf=sealed,
+        seals=("gm", "pades") if gm_material is not None else ("pades",),
     )
 
 

@@ -39,6 +39,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from seal_service.errors import ConfigurationError
+from seal_service.gm import sm2_service_certificates
 from seal_service.instance import Instance, PkiRole
 from seal_service.keys.store import PrivateKey
 from seal_service.log.publication import bundle_section as log_bundle_section
@@ -151,6 +152,7 @@ def bundle_content(instance: Instance, *, at: datetime) -> dict[str, Any]:
     return {
         "pki": {role.value: _b64(_der(instance.pki.certificate(role))) for role in BUNDLE_ROLES}
         | _retired_tsa_entries(instance),
+        "gm_pki": {role: _b64(der) for role, der in sm2_service_certificates(instance).items()},
         "authorities": [
             {
                 "code": a.code,

@@ -37,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select, update
 
 from seal_service.errors import InvalidInput, NotFound
+from seal_service.gm import national_trust_roots
 from seal_service.instance import Instance, PkiRole
 from seal_service.storage.jobs_models import VerificationJob, VerificationJobFile
 from seal_service.storage.models import Licence
@@ -139,6 +140,7 @@ class Verification:
         root = self.instance.pki.certificate(PkiRole.ROOT)
         registry = DatabaseRegistry(self.instance)
         crls = self._own_crls(at)
+        sm2_roots = national_trust_roots(self.instance)
         try:
             from seal_service.services.trust_bundle import current_trust_bundle
             from verifier.bundle import load_trust_bundle
@@ -147,8 +149,8 @@ class Verification:
             bundle = load_trust_bundle(issued.document, trust_roots=[root], at=at)
         except Exception as exc:  # no bundle signer yet, or bundle code in flux: PKI-only, say so in the log
             log.warning("verifying without a trust bundle (root only): %s", exc)
-            return Verifier.from_trust_roots([root], registry=registry, crls=crls)
-        return Verifier.from_bundle(bundle, registry=registry, crls=crls)
+            return Verifier.from_trust_roots([root], registry=registry, crls=crls, sm2_roots=sm2_roots)
+        return Verifier.from_bundle(bundle, registry=registry, crls=crls, sm2_roots=sm2_roots)
 
     def verifier(self, at: datetime) -> Verifier:
         """The current verifier; rebuilt at most every minute, so a new bundle version is taken up quickly."""

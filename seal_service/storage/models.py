@@ -253,6 +253,7 @@ class AuditEntry(Base):
 # Supervision events, receivers and findings (seal_service.events).
 from seal_service.storage import archive_models as _archive_models  # noqa: E402, F401
 from seal_service.storage import events_models as _events_models  # noqa: E402, F401
+from seal_service.storage import gm_models as _gm_models  # noqa: E402, F401
 
 # The audit hash chain hooks into AuditEntry inserts; importing it here makes sure it is always registered.
 from seal_service.storage import jobs_models as _jobs_models  # noqa: E402, F401

@@ -36,14 +36,17 @@ def test_init_is_idempotent_and_never_touches_keys(db_instance) -> None:  # type
     after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in keys_dir.iterdir()}
     assert report.created == []
     assert before == after
-    assert len(before) == len(PkiRole) + len(DEMO_SEALS) + 1  # one key per service certificate and seal, + the log key
+    # One key per service certificate and per seal, the log key, and the national (SM2) ones: root, seal CA, one
+    # per seal.
+    assert len(before) == len(PkiRole) + len(DEMO_SEALS) + 1 + 2 + len(DEMO_SEALS)
 
 
 def test_private_keys_are_encrypted_and_private(db_instance) -> None:  # type: ignore[no-untyped-def]
     keys_dir = db_instance.settings.resolved_keys_dir
     assert stat.S_IMODE(keys_dir.stat().st_mode) == 0o700
     for path in keys_dir.iterdir():
-        assert path.read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----"), path.name
+        header = b"-----BEGIN ONE-SEAL SM2 ENCRYPTED" if path.suffix == ".key" else b"-----BEGIN ENCRYPTED PRIVATE KEY"
+        assert path.read_bytes().startswith(header), path.name
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 

@@ -46,8 +46,8 @@ def prepared(sealed) -> Prepared:  # type: ignore[no-untyped-def]
 
     instance = sealed.instance
 
-    def seal(pdf: bytes) -> bytes:
-        request = LicenceRequest(item_code="JC-001", holder_name="测试", seal_id="jc-bureau-approval")
+    def seal(pdf: bytes, *, gm: bool = True) -> bytes:
+        request = LicenceRequest(item_code="JC-001", holder_name="测试", seal_id="jc-bureau-approval", gm=gm)
         return bytes(seal_licence(instance, pdf, request, actor="test", at=datetime.now(UTC)).pdf)
 
     def certified(permission: fields.MDPPerm) -> bytes:
@@ -59,7 +59,8 @@ def prepared(sealed) -> Prepared:  # type: ignore[no-untyped-def]
             return original(*args, **kwargs, certify=True, docmdp_permissions=permission)  # type: ignore[arg-type]
 
         with mock.patch.object(signers, "PdfSignatureMetadata", certifying):
-            return seal(sample_licence_pdf())
+            # A certification signature must be the first in the document (ISO 32000): no national seal before it.
+            return seal(sample_licence_pdf(), gm=False)
 
     with instance.sessions() as session:
         other = session.get(Seal, "jc-market-approval").certificates[0].certificate_der

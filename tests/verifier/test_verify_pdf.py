@@ -208,8 +208,10 @@ def test_an_update_hiding_an_object_its_xref_does_not_list_is_modified(sealed) -
 
 
 def test_a_byte_range_not_starting_at_zero_is_invalid(sealed) -> None:  # type: ignore[no-untyped-def]
-    assert sealed.b_lta.count(b"/ByteRange [0 ") == 2
-    broken = sealed.b_lta.replace(b"/ByteRange [0 ", b"/ByteRange [1 ", 1)
+    # Dual-sealed: the national seal's ByteRange comes first in the file, then the PAdES seal's and the time-stamp's.
+    assert sealed.b_lta.count(b"/ByteRange [0 ") == 3
+    pades = sealed.b_lta.index(b"/ByteRange [0 ", sealed.b_lta.index(b"/ByteRange [0 ") + 1)
+    broken = sealed.b_lta[:pades] + b"/ByteRange [1 " + sealed.b_lta[pades + len(b"/ByteRange [0 ") :]
     report = check(broken, sealed.roots)
     assert (report.verdict, report.subindication) == (Verdict.INVALID, "FORMAT_FAILURE")
     assert any("does not start at 0" in d for d in report.details)
