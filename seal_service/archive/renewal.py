@@ -46,7 +46,7 @@ from pyhanko.sign.validation.dss import DocumentSecurityStore
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from seal_service.archive.horizon import NotRenewable, newest_timestamp, timestamp_expiry
+from seal_service.archive.horizon import NewestTimestamp, NotRenewable, newest_timestamp, timestamp_expiry
 from seal_service.errors import StateConflict
 from seal_service.events.outbox import EventType, emit, event_source, licence_data, licence_routes
 from seal_service.log.leaves import log_licence_renewed
@@ -211,8 +211,9 @@ class ArchiveRenewer:
             self._crls = (at, ders)
         return ders
 
-    def renew_pdf(self, pdf: bytes, *, at: datetime) -> RenewedPdf:
-        """Steps 1-3: the renewed bytes of ``pdf`` at time ``at`` (nothing stored).
+    def renew_pdf(self, pdf: bytes, *, at: datetime, newest: NewestTimestamp | None = None) -> RenewedPdf:
+        """Steps 1-3: the renewed bytes of ``pdf`` at time ``at`` (nothing stored). ``newest``: the PDF's newest
+        document time-stamp when the caller has already found it (:func:`newest_timestamp` of ``pdf``).
 
         :raises NotRenewable: the PDF cannot be read or has no document time-stamp.
         """
@@ -221,7 +222,7 @@ class ArchiveRenewer:
         serial, authority, tsa_cert, is_rsa = self._current_authority()
         crls = self._revocation_ders(at)
         # (1) The newest document time-stamp.
-        last = newest_timestamp(pdf)
+        last = newest if newest is not None else newest_timestamp(pdf)
         try:
             writer = IncrementalPdfFileWriter(BytesIO(pdf), strict=False)
             previous_until, last_tsa = timestamp_expiry(last)
@@ -342,6 +343,10 @@ def commit_renewals(
     return tuple(r for r in results if r is not None)
 
 
+#: One statement, compiled once (a version row is plain data: no ORM object needed).
+_INSERT_VERSION = insert(LicenceVersion)
+
+
 def _store_renewal(
     session: Session,
     instance: Instance,
@@ -356,15 +361,16 @@ def _store_renewal(
     """One licence's renewal inside the caller's savepoint: version row, audit entry, event, log entry."""
     renewed, version = item.renewed, item.base_version + 1
     session.execute(
-        insert(LicenceVersion).values(
-            licence_id=licence.id,
-            version=version,
-            pdf=renewed.pdf,
-            sha256=renewed.sha256,
-            created_at=renewed.timestamped_at,
-            verifiable_until=renewed.verifiable_until,
-            tsa_serial=renewed.tsa_serial,
-        )
+        _INSERT_VERSION,
+        {
+            "licence_id": licence.id,
+            "version": version,
+            "pdf": renewed.pdf,
+            "sha256": renewed.sha256,
+            "created_at": renewed.timestamped_at,
+            "verifiable_until": renewed.verifiable_until,
+            "tsa_serial": renewed.tsa_serial,
+        },
     )
     record(
         session,
@@ -473,12 +479,12 @@ def _assess(
     renewer: ArchiveRenewer,
 ) -> RenewalOutcome | PendingRenewal:
     """Steps 1-3 for one licence: its outcome when it is not to be renewed, else the renewed PDF to commit."""
-    from seal_service.archive.horizon import verifiable_until
-
     version, pdf, until = newest
+    last: NewestTimestamp | None = None
     try:
-        if until is None:
-            until = verifiable_until(pdf)
+        if until is None:  # version 1: the expiry is read from the PDF (and the time-stamp found kept for renewing)
+            last = newest_timestamp(pdf)
+            until = timestamp_expiry(last)[0]
         if until > at + horizon:
             return RenewalOutcome(licence_id, RenewalOutcomeKind.NOT_DUE, version, until)
         if renewer.current_tsa_expiry() <= until:
@@ -486,7 +492,7 @@ def _assess(
             return RenewalOutcome(licence_id, RenewalOutcomeKind.NO_NEWER_TSA, version, until, detail)
         if dry_run:
             return RenewalOutcome(licence_id, RenewalOutcomeKind.DUE, version, until)
-        return PendingRenewal(licence_id, version, renewer.renew_pdf(pdf, at=at))
+        return PendingRenewal(licence_id, version, renewer.renew_pdf(pdf, at=at, newest=last))
     except RenewalTooLate as exc:
         log.error("licence %s not renewed: %s", licence_id, exc.detail)
         return RenewalOutcome(licence_id, RenewalOutcomeKind.TOO_LATE, version, until, exc.detail)
