@@ -28,7 +28,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -43,12 +43,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign.signers.pdf_signer import PdfTimeStamper
 from pyhanko.sign.validation.dss import DocumentSecurityStore
-from sqlalchemy import select
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
 
-from seal_service.archive.horizon import NotRenewable, newest_timestamp, timestamp_expiry
-from seal_service.archive.versions import current_version
+from seal_service.archive.horizon import NewestTimestamp, NotRenewable, newest_timestamp, timestamp_expiry
 from seal_service.errors import StateConflict
-from seal_service.events.outbox import EventType, licence_event
+from seal_service.events.outbox import EventType, emit, event_source, licence_data, licence_routes
 from seal_service.log.leaves import log_licence_renewed
 from seal_service.protocols.tsa import InProcessTimeStamper, TimestampAuthority
 from seal_service.services.audit import record
@@ -211,8 +211,9 @@ class ArchiveRenewer:
             self._crls = (at, ders)
         return ders
 
-    def renew_pdf(self, pdf: bytes, *, at: datetime) -> RenewedPdf:
-        """Steps 1-3: the renewed bytes of ``pdf`` at time ``at`` (nothing stored).
+    def renew_pdf(self, pdf: bytes, *, at: datetime, newest: NewestTimestamp | None = None) -> RenewedPdf:
+        """Steps 1-3: the renewed bytes of ``pdf`` at time ``at`` (nothing stored). ``newest``: the PDF's newest
+        document time-stamp when the caller has already found it (:func:`newest_timestamp` of ``pdf``).
 
         :raises NotRenewable: the PDF cannot be read or has no document time-stamp.
         """
@@ -221,7 +222,7 @@ class ArchiveRenewer:
         serial, authority, tsa_cert, is_rsa = self._current_authority()
         crls = self._revocation_ders(at)
         # (1) The newest document time-stamp.
-        last = newest_timestamp(pdf)
+        last = newest if newest is not None else newest_timestamp(pdf)
         try:
             writer = IncrementalPdfFileWriter(BytesIO(pdf), strict=False)
             previous_until, last_tsa = timestamp_expiry(last)
@@ -257,80 +258,162 @@ class ArchiveRenewer:
         )
 
 
+@dataclass(frozen=True)
+class PendingRenewal:
+    """A renewed PDF waiting to be committed as version ``base_version + 1`` of ``licence_id``."""
+
+    licence_id: str
+    base_version: int
+    renewed: RenewedPdf
+
+
 def commit_renewal(
     instance: Instance, licence_id: str, *, base_version: int, renewed: RenewedPdf, at: datetime, actor: str
 ) -> int:
-    """Step 4, the one place a renewal is committed: store ``renewed`` as version ``base_version + 1`` of
-    ``licence_id`` with its audit entry, in one transaction; returns the new version number.
+    """Step 4 for one licence: store ``renewed`` as version ``base_version + 1`` of ``licence_id`` with its audit
+    entry, supervision event and issuance-log entry, in one transaction; returns the new version number.
 
-    The licence row is locked (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's writer sessions hold the database
-    write lock), then the current version is compared with ``base_version``: a renewal that lost the race raises
-    :class:`AlreadyRenewed` and stores nothing.
-
-    Other parts that must learn of a renewal (a supervision event, a transparency-log leaf "licence renewed")
-    belong in this transaction, next to the audit entry below (outbox first).
+    :raises AlreadyRenewed: another renewal committed first (nothing stored).
+    :raises NotFound: no such licence.
     """
-    with instance.writer.begin() as session:
-        # (Only the columns needed: the row lock is what matters.)
-        locked = session.execute(
-            select(Licence.id, Licence.seal_id).where(Licence.id == licence_id).with_for_update()
-        ).first()
-        if locked is None:
-            from seal_service.errors import NotFound
+    (result,) = commit_renewals(instance, [PendingRenewal(licence_id, base_version, renewed)], at=at, actor=actor)
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
-            raise NotFound(f"unknown licence {licence_id!r}")
-        current = current_version(session, licence_id)
-        if current != base_version:
-            raise AlreadyRenewed(f"licence {licence_id} is at version {current} already (renewed meanwhile)")
-        version = base_version + 1
-        session.add(
-            LicenceVersion(
-                licence_id=licence_id,
-                version=version,
-                pdf=renewed.pdf,
-                sha256=renewed.sha256,
-                created_at=renewed.timestamped_at,
-                verifiable_until=renewed.verifiable_until,
-                tsa_serial=renewed.tsa_serial,
+
+def commit_renewals(
+    instance: Instance, pending: Sequence[PendingRenewal], *, at: datetime, actor: str
+) -> tuple[int | Exception, ...]:
+    """Step 4, the one place renewals are committed: each of ``pending`` as its licence's next version, with its
+    audit entry, supervision event ``licence.renewed`` and issuance-log entry "renewed"; returns, in the order of
+    ``pending``, the new version number or the exception that licence failed with.
+
+    One database transaction for the batch (one commit, one fsync), and a savepoint per licence inside it: each
+    licence's version, audit entry, event and log entry are stored together or not at all, and one licence that
+    fails (renewed meanwhile, a failing write) is rolled back alone while the others commit. If the commit itself
+    fails, it raises and nothing of the batch is stored.
+
+    Every licence row of the batch is locked up front, in id order, before any audit entry (``SELECT ... FOR
+    UPDATE`` on PostgreSQL; SQLite's writer sessions hold the database write lock). Then the current versions are
+    compared with each ``base_version``: a renewal that lost the race is :class:`AlreadyRenewed` and stores nothing,
+    so two renewals of one licence at once make one version. Locking all rows before the audit chain head (which
+    every entry locks until the commit) and in one order keeps concurrent batches free of deadlocks.
+    """
+    from seal_service.errors import NotFound
+
+    results: list[int | Exception | None] = [None] * len(pending)
+    ids = sorted({p.licence_id for p in pending})
+    with instance.writer.begin() as session:
+        lock = select(Licence.id).where(Licence.id.in_(ids)).order_by(Licence.id).with_for_update()
+        locked = set(session.scalars(lock))
+        licences = {lic.id: lic for lic in session.scalars(select(Licence).where(Licence.id.in_(locked)))}
+        current = dict.fromkeys(locked, 1) | {
+            licence_id: int(version)
+            for licence_id, version in session.execute(
+                select(LicenceVersion.licence_id, func.max(LicenceVersion.version))
+                .where(LicenceVersion.licence_id.in_(locked))
+                .group_by(LicenceVersion.licence_id)
             )
-        )
-        session.flush()
-        record(
-            session,
-            at=at,
-            actor=actor,
-            action="licence.renew",
-            seal_id=locked.seal_id,
-            licence_id=licence_id,
-            details={
-                "version": version,
-                "sha256": renewed.sha256,
-                "tsa_serial": renewed.tsa_serial,
-                "verifiable_until": renewed.verifiable_until.isoformat(),
-                "previous_verifiable_until": renewed.previous_verifiable_until.isoformat(),
-            },
-        )
-        # Outbox first: the supervision event and the issuance-log entry "licence renewed" commit with the version.
-        licence = session.get(Licence, licence_id)
-        assert licence is not None  # locked above
-        licence_event(
-            session,
-            instance,
-            licence,
-            EventType.LICENCE_RENEWED,
-            at=at,
-            extra={"version": version, "version_sha256": renewed.sha256},
-        )
-        log_licence_renewed(
-            session,
-            instance.settings,
-            licence_id=licence_id,
-            document_sha256=renewed.sha256,
-            certificate_der=session.get(SealCertificate, licence.certificate_id).certificate_der,
-            item=licence.item_code,
-            authority=licence.authority.code,
-            at=at,
-        )
+        }
+        # Read once per batch: the routes of an item's events and the seal certificates.
+        routes: dict[tuple[str, str], tuple[set[str], str | None]] = {}
+        certificates: dict[str, bytes] = {}
+        for index, item in enumerate(pending):
+            licence = licences.get(item.licence_id)
+            if licence is None:
+                results[index] = NotFound(f"unknown licence {item.licence_id!r}")
+                continue
+            if current[item.licence_id] != item.base_version:
+                results[index] = AlreadyRenewed(
+                    f"licence {item.licence_id} is at version {current[item.licence_id]} already (renewed meanwhile)"
+                )
+                continue
+            try:
+                with session.begin_nested():
+                    version = _store_renewal(
+                        session, instance, licence, item, at=at, actor=actor, routes=routes, certificates=certificates
+                    )
+            except Exception as exc:  # this licence only: its savepoint is rolled back, the batch goes on
+                log.warning("renewal of licence %s not committed: %s: %s", item.licence_id, type(exc).__name__, exc)
+                results[index] = exc
+                continue
+            current[item.licence_id] = version
+            results[index] = version
+    return tuple(r for r in results if r is not None)
+
+
+#: One statement, compiled once (a version row is plain data: no ORM object needed).
+_INSERT_VERSION = insert(LicenceVersion)
+
+
+def _store_renewal(
+    session: Session,
+    instance: Instance,
+    licence: Licence,
+    item: PendingRenewal,
+    *,
+    at: datetime,
+    actor: str,
+    routes: dict[tuple[str, str], tuple[set[str], str | None]],
+    certificates: dict[str, bytes],
+) -> int:
+    """One licence's renewal inside the caller's savepoint: version row, audit entry, event, log entry."""
+    renewed, version = item.renewed, item.base_version + 1
+    session.execute(
+        _INSERT_VERSION,
+        {
+            "licence_id": licence.id,
+            "version": version,
+            "pdf": renewed.pdf,
+            "sha256": renewed.sha256,
+            "created_at": renewed.timestamped_at,
+            "verifiable_until": renewed.verifiable_until,
+            "tsa_serial": renewed.tsa_serial,
+        },
+    )
+    record(
+        session,
+        at=at,
+        actor=actor,
+        action="licence.renew",
+        seal_id=licence.seal_id,
+        licence_id=licence.id,
+        details={
+            "version": version,
+            "sha256": renewed.sha256,
+            "tsa_serial": renewed.tsa_serial,
+            "verifiable_until": renewed.verifiable_until.isoformat(),
+            "previous_verifiable_until": renewed.previous_verifiable_until.isoformat(),
+        },
+    )
+    # Outbox first: the supervision event and the issuance-log entry "licence renewed" commit with the version.
+    key = (licence.item_code, licence.seal_id)
+    if key not in routes:
+        routes[key] = licence_routes(instance, session, licence)
+    departments, item_name = routes[key]
+    data = licence_data(instance, licence, item_name) | {"version": version, "version_sha256": renewed.sha256}
+    emit(
+        session,
+        type=str(EventType.LICENCE_RENEWED),
+        subject=licence.id,
+        data=data,
+        departments=departments,
+        at=at,
+        source=event_source(instance),
+    )
+    if licence.certificate_id not in certificates:
+        certificates[licence.certificate_id] = session.get_one(SealCertificate, licence.certificate_id).certificate_der
+    log_licence_renewed(
+        session,
+        instance.settings,
+        licence_id=licence.id,
+        document_sha256=renewed.sha256,
+        certificate_der=certificates[licence.certificate_id],
+        item=licence.item_code,
+        authority=licence.authority.code,
+        at=at,
+    )
     return version
 
 
@@ -345,21 +428,86 @@ def _candidates(instance: Instance) -> Iterator[str]:
 
 def _newest(instance: Instance, licence_id: str) -> tuple[int, bytes, datetime | None]:
     """(version, bytes, stored verifiable-until or None for version 1) of the licence's newest version."""
-    with instance.sessions() as session:
-        row = session.execute(
-            select(LicenceVersion.version, LicenceVersion.pdf, LicenceVersion.verifiable_until)
-            .where(LicenceVersion.licence_id == licence_id)
-            .order_by(LicenceVersion.version.desc())
-            .limit(1)
-        ).first()
-        if row is not None:
-            return int(row.version), bytes(row.pdf), row.verifiable_until
-        pdf = session.scalar(select(LicenceDocument.pdf).where(LicenceDocument.licence_id == licence_id))
-        if pdf is None:
-            from seal_service.errors import NotFound
+    newest = _newest_of(instance, [licence_id]).get(licence_id)
+    if newest is None:
+        from seal_service.errors import NotFound
 
-            raise NotFound(f"licence {licence_id} has no stored document")
-        return 1, bytes(pdf), None
+        raise NotFound(f"licence {licence_id} has no stored document")
+    return newest
+
+
+def _newest_of(instance: Instance, licence_ids: Sequence[str]) -> dict[str, tuple[int, bytes, datetime | None]]:
+    """:func:`_newest` of several licences, in one session (two queries); an id without any document is missing
+    from the answer."""
+    ids = list(dict.fromkeys(licence_ids))
+    newest: dict[str, tuple[int, bytes, datetime | None]] = {}
+    with instance.sessions() as session:
+        latest = (
+            select(LicenceVersion.licence_id, func.max(LicenceVersion.version).label("version"))
+            .where(LicenceVersion.licence_id.in_(ids))
+            .group_by(LicenceVersion.licence_id)
+            .subquery()
+        )
+        rows = session.execute(
+            select(
+                LicenceVersion.licence_id, LicenceVersion.version, LicenceVersion.pdf, LicenceVersion.verifiable_until
+            ).join(
+                latest,
+                (LicenceVersion.licence_id == latest.c.licence_id) & (LicenceVersion.version == latest.c.version),
+            )
+        )
+        for row in rows:
+            newest[row.licence_id] = (int(row.version), bytes(row.pdf), row.verifiable_until)
+        first = [i for i in ids if i not in newest]
+        if first:
+            documents = session.execute(
+                select(LicenceDocument.licence_id, LicenceDocument.pdf).where(LicenceDocument.licence_id.in_(first))
+            )
+            for licence_id, pdf in documents:
+                newest[licence_id] = (1, bytes(pdf), None)
+    return newest
+
+
+def _assess(
+    instance: Instance,
+    licence_id: str,
+    newest: tuple[int, bytes, datetime | None],
+    *,
+    at: datetime,
+    horizon: timedelta,
+    dry_run: bool,
+    renewer: ArchiveRenewer,
+) -> RenewalOutcome | PendingRenewal:
+    """Steps 1-3 for one licence: its outcome when it is not to be renewed, else the renewed PDF to commit."""
+    version, pdf, until = newest
+    last: NewestTimestamp | None = None
+    try:
+        if until is None:  # version 1: the expiry is read from the PDF (and the time-stamp found kept for renewing)
+            last = newest_timestamp(pdf)
+            until = timestamp_expiry(last)[0]
+        if until > at + horizon:
+            return RenewalOutcome(licence_id, RenewalOutcomeKind.NOT_DUE, version, until)
+        if renewer.current_tsa_expiry() <= until:
+            detail = "the current TSA certificate expires no later; rotate the TSA first (seal-service tsa rotate)"
+            return RenewalOutcome(licence_id, RenewalOutcomeKind.NO_NEWER_TSA, version, until, detail)
+        if dry_run:
+            return RenewalOutcome(licence_id, RenewalOutcomeKind.DUE, version, until)
+        return PendingRenewal(licence_id, version, renewer.renew_pdf(pdf, at=at, newest=last))
+    except RenewalTooLate as exc:
+        log.error("licence %s not renewed: %s", licence_id, exc.detail)
+        return RenewalOutcome(licence_id, RenewalOutcomeKind.TOO_LATE, version, until, exc.detail)
+    except NotRenewable as exc:
+        log.warning("licence %s not renewed: %s", licence_id, exc.detail)
+        return RenewalOutcome(licence_id, RenewalOutcomeKind.UNREADABLE, version, None, exc.detail)
+
+
+def _committed(item: PendingRenewal, result: int | Exception) -> RenewalOutcome:
+    if isinstance(result, AlreadyRenewed):
+        return RenewalOutcome(item.licence_id, RenewalOutcomeKind.CONFLICT, item.base_version + 1, None, result.detail)
+    if isinstance(result, Exception):
+        detail = f"{type(result).__name__}: {result}"
+        return RenewalOutcome(item.licence_id, RenewalOutcomeKind.FAILED, 0, None, detail)
+    return RenewalOutcome(item.licence_id, RenewalOutcomeKind.RENEWED, result, item.renewed.verifiable_until)
 
 
 def renew_licence(
@@ -373,32 +521,68 @@ def renew_licence(
     actor: str = "archive-renewal",
 ) -> RenewalOutcome:
     """Renew one licence if its verifiable-until date falls before ``at + horizon``; never raises for a bad PDF."""
-    from seal_service.archive.horizon import verifiable_until
+    step = _assess(
+        instance,
+        licence_id,
+        _newest(instance, licence_id),
+        at=at,
+        horizon=horizon,
+        dry_run=dry_run,
+        renewer=renewer or ArchiveRenewer(instance),
+    )
+    if isinstance(step, RenewalOutcome):
+        return step
+    (result,) = commit_renewals(instance, [step], at=at, actor=actor)
+    if isinstance(result, Exception) and not isinstance(result, AlreadyRenewed):
+        raise result
+    return _committed(step, result)
 
-    version, pdf, until = _newest(instance, licence_id)
+
+def renew_licences(
+    instance: Instance,
+    licence_ids: Sequence[str],
+    *,
+    at: datetime,
+    horizon: timedelta,
+    dry_run: bool = False,
+    renewer: ArchiveRenewer | None = None,
+    actor: str = "archive-renewal",
+) -> list[RenewalOutcome]:
+    """:func:`renew_licence` for a batch: the newest versions read in one session, each PDF renewed, and the
+    renewals committed by :func:`commit_renewals` in one transaction with a savepoint per licence (each licence
+    all or nothing; one failing licence is reported FAILED and the others commit). Outcomes in the order of
+    ``licence_ids``; never raises for one licence's trouble (a failed batch commit makes every renewal in it
+    FAILED, nothing stored)."""
+    renewer = renewer or ArchiveRenewer(instance)
+    newest = _newest_of(instance, licence_ids)
+    steps: list[RenewalOutcome | PendingRenewal] = []
+    for licence_id in licence_ids:
+        if licence_id not in newest:
+            detail = f"NotFound: licence {licence_id} has no stored document"
+            steps.append(RenewalOutcome(licence_id, RenewalOutcomeKind.FAILED, 0, None, detail))
+            continue
+        try:
+            steps.append(
+                _assess(
+                    instance, licence_id, newest[licence_id], at=at, horizon=horizon, dry_run=dry_run, renewer=renewer
+                )
+            )
+        except Exception as exc:  # key trouble, a bug in one PDF's path: this licence only
+            log.exception("renewal of licence %s failed", licence_id)
+            steps.append(RenewalOutcome(licence_id, RenewalOutcomeKind.FAILED, 0, None, f"{type(exc).__name__}: {exc}"))
+    pending = [s for s in steps if isinstance(s, PendingRenewal)]
+    if not pending:
+        return [s for s in steps if isinstance(s, RenewalOutcome)]
     try:
-        if until is None:
-            until = verifiable_until(pdf)
-        if until > at + horizon:
-            return RenewalOutcome(licence_id, RenewalOutcomeKind.NOT_DUE, version, until)
-        renewer = renewer or ArchiveRenewer(instance)
-        if renewer.current_tsa_expiry() <= until:
-            detail = "the current TSA certificate expires no later; rotate the TSA first (seal-service tsa rotate)"
-            return RenewalOutcome(licence_id, RenewalOutcomeKind.NO_NEWER_TSA, version, until, detail)
-        if dry_run:
-            return RenewalOutcome(licence_id, RenewalOutcomeKind.DUE, version, until)
-        renewed = renewer.renew_pdf(pdf, at=at)
-    except RenewalTooLate as exc:
-        log.error("licence %s not renewed: %s", licence_id, exc.detail)
-        return RenewalOutcome(licence_id, RenewalOutcomeKind.TOO_LATE, version, until, exc.detail)
-    except NotRenewable as exc:
-        log.warning("licence %s not renewed: %s", licence_id, exc.detail)
-        return RenewalOutcome(licence_id, RenewalOutcomeKind.UNREADABLE, version, None, exc.detail)
-    try:
-        new_version = commit_renewal(instance, licence_id, base_version=version, renewed=renewed, at=at, actor=actor)
-    except AlreadyRenewed as exc:
-        return RenewalOutcome(licence_id, RenewalOutcomeKind.CONFLICT, version + 1, None, exc.detail)
-    return RenewalOutcome(licence_id, RenewalOutcomeKind.RENEWED, new_version, renewed.verifiable_until)
+        results = iter(commit_renewals(instance, pending, at=at, actor=actor))
+    except Exception as exc:  # the batch's commit failed: nothing of it is stored
+        log.exception("commit of %d renewals failed", len(pending))
+        results = iter([exc] * len(pending))
+    return [s if isinstance(s, RenewalOutcome) else _committed(s, next(results)) for s in steps]
+
+
+#: Licences renewed per transaction (one commit per batch; a savepoint per licence).
+BATCH_SIZE = 16
 
 
 def renew_archive(
@@ -412,47 +596,50 @@ def renew_archive(
     renewer: ArchiveRenewer | None = None,
     actor: str = "archive-renewal",
     workers: int = 1,
+    batch_size: int = BATCH_SIZE,
 ) -> RenewalRound:
     """Renew every stored B-LTA licence whose verifiable-until date falls before ``at + horizon``.
 
     ``limit`` caps the licences renewed (or, in a dry run, reported due). A licence that fails is reported and
     skipped; the round goes on. ``progress`` is called after each licence that was due (or unreadable, or failed).
-    ``workers`` > 1 renews the due licences in that many processes (each with its own database connections and
-    its own loaded TSA key); finding what is due stays in this process.
+    Licences are renewed ``batch_size`` at a time (:func:`renew_licences`: one transaction per batch, each licence
+    all or nothing in it). ``workers`` > 1 renews them in that many processes (each with its own database
+    connections and its own loaded TSA key), which read, renew and commit their batches themselves.
     """
     renewer = renewer or ArchiveRenewer(instance)
     outcomes: list[RenewalOutcome] = []
-    due: list[str] = []
+    due = 0
 
     def note(outcome: RenewalOutcome) -> None:
+        nonlocal due
         outcomes.append(outcome)
+        due += outcome.kind in (RenewalOutcomeKind.RENEWED, RenewalOutcomeKind.DUE)
         if progress is not None and outcome.kind is not RenewalOutcomeKind.NOT_DUE:
             progress(outcome)
 
-    for licence_id in _candidates(instance):
-        if limit is not None and len(due) >= limit:
-            break
-        parallel = workers > 1 and not dry_run
-        outcome = _renew_guarded(
-            instance, licence_id, at=at, horizon=horizon, dry_run=dry_run or parallel, renewer=renewer, actor=actor
-        )
-        if outcome.kind in (RenewalOutcomeKind.RENEWED, RenewalOutcomeKind.DUE):
-            due.append(licence_id)
-        if parallel and outcome.kind is RenewalOutcomeKind.DUE:
-            continue  # renewed below, by the workers
-        note(outcome)
-    if workers > 1 and not dry_run and due:
-        for outcome in _renew_in_processes(instance, due, at=at, horizon=horizon, actor=actor, workers=workers):
+    candidates = list(_candidates(instance))
+    if workers > 1 and not dry_run:
+        if limit is not None:  # find what is due here, so that the workers renew no more than the limit
+            dry = renew_archive(instance, at=at, horizon=horizon, dry_run=True, limit=limit, renewer=renewer)
+            for outcome in dry.outcomes:
+                if outcome.kind is not RenewalOutcomeKind.DUE:
+                    note(outcome)
+            candidates = [o.licence_id for o in dry.outcomes if o.kind is RenewalOutcomeKind.DUE]
+        for outcome in _renew_in_processes(
+            instance, candidates, at=at, horizon=horizon, actor=actor, workers=workers, batch_size=batch_size
+        ):
+            note(outcome)
+        return RenewalRound(at=at, horizon=horizon, dry_run=dry_run, outcomes=tuple(outcomes))
+    position = 0
+    while position < len(candidates) and (limit is None or due < limit):
+        size = batch_size if limit is None else min(batch_size, limit - due)
+        batch = candidates[position : position + size]
+        position += len(batch)
+        for outcome in renew_licences(
+            instance, batch, at=at, horizon=horizon, dry_run=dry_run, renewer=renewer, actor=actor
+        ):
             note(outcome)
     return RenewalRound(at=at, horizon=horizon, dry_run=dry_run, outcomes=tuple(outcomes))
-
-
-def _renew_guarded(instance: Instance, licence_id: str, **kwargs: object) -> RenewalOutcome:
-    try:
-        return renew_licence(instance, licence_id, **kwargs)  # type: ignore[arg-type]
-    except Exception as exc:  # one bad licence (database hiccup, key trouble) must not stop the round
-        log.exception("renewal of licence %s failed", licence_id)
-        return RenewalOutcome(licence_id, RenewalOutcomeKind.FAILED, 0, None, f"{type(exc).__name__}: {exc}")
 
 
 # Worker processes: one instance (engine, key resolver) and one renewer each, built once per process.
@@ -471,19 +658,25 @@ def _renew_batch(job: tuple[list[str], datetime, timedelta, str]) -> list[Renewa
     ids, at, horizon, actor = job
     instance = _process_state["instance"]
     renewer = _process_state["renewer"]
-    return [
-        _renew_guarded(instance, i, at=at, horizon=horizon, renewer=renewer, actor=actor)  # type: ignore[arg-type]
-        for i in ids
-    ]
+    return renew_licences(instance, ids, at=at, horizon=horizon, renewer=renewer, actor=actor)  # type: ignore[arg-type]
 
 
 def _renew_in_processes(
-    instance: Instance, ids: list[str], *, at: datetime, horizon: timedelta, actor: str, workers: int
+    instance: Instance,
+    ids: list[str],
+    *,
+    at: datetime,
+    horizon: timedelta,
+    actor: str,
+    workers: int,
+    batch_size: int = BATCH_SIZE,
 ) -> Iterator[RenewalOutcome]:
-    """Renew ``ids`` in ``workers`` processes, yielding outcomes as batches finish."""
+    """Renew ``ids`` in ``workers`` processes, a batch at a time, yielding outcomes as batches finish."""
     import multiprocessing
 
-    batches = [(ids[i : i + 8], at, horizon, actor) for i in range(0, len(ids), 8)]
+    batches = [(ids[i : i + batch_size], at, horizon, actor) for i in range(0, len(ids), batch_size)]
+    if not batches:
+        return
     # Spawned, not forked: a forked child would share this process's database connections and key handles. The
     # settings (with the key store passphrase) reach the children through the pool's pipe, never a file.
     context = multiprocessing.get_context("spawn")

@@ -44,7 +44,12 @@ def clone_licences(instance, licence_id: str, count: int) -> list[str]:  # type:
             new_id = new_licence_id()
             row = Licence(
                 **columns
-                | {"id": new_id, "identifier": f"{source.identifier}.c{n}", "serial": f"C{n:07d}-{new_id[-6:]}"}
+                | {
+                    "id": new_id,
+                    "identifier": f"{source.identifier}.c{n}",
+                    "serial": f"C{n:07d}-{new_id[-6:]}",
+                    "number": f"{source.number}-C{n}-{new_id[-6:]}",  # licence numbers are unique
+                }
             )
             session.add(row)
             session.add(LicenceDocument(licence_id=new_id, pdf=pdf))
