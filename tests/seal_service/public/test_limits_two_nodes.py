@@ -48,8 +48,8 @@ def nodes(db_instance, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
             server.stop()
 
 
-def _early_in_a_window(needed: float = 20.0) -> None:
-    """Wait, if need be, so the test's requests fall into one fixed minute window (they take well under 20 s)."""
+def _early_in_a_window(needed: float = 10.0) -> None:
+    """Wait, if need be, so the test's requests fall into one fixed minute window (they take a few seconds)."""
     left = 60 - time.time() % 60
     if left < needed:
         time.sleep(left + 0.2)

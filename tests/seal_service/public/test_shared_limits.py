@@ -20,8 +20,8 @@ from seal_service.storage.public_models import PublicRateCount
 from tests.seal_service.public.conftest import unlimited
 
 
-def _early_in_a_window(needed: float = 20.0) -> None:
-    """Wait, if need be, so the test's requests fall into one fixed minute window (they take well under 20 s)."""
+def _early_in_a_window(needed: float = 10.0) -> None:
+    """Wait, if need be, so the test's requests fall into one fixed minute window (they take a few seconds)."""
     left = 60 - time.time() % 60
     if left < needed:
         time.sleep(left + 0.2)
