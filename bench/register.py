@@ -1,8 +1,8 @@
 """The public register at scale: 1,000,000 licence rows in PostgreSQL (generated, not sealed).
 
 Run: ``.venv/bin/python bench/register.py`` (``--rows 1000000``, ``--samples 500``, ``--export-rows 100000``,
-``--database-url postgresql://postgres@127.0.0.1:5432/test``, ``--keep`` to keep the database, ``--reuse NAME:HOME``
-to time again on a kept one without generating).
+``--explain-samples 50``, ``--database-url postgresql://postgres@127.0.0.1:5432/test``, ``--keep`` to keep the
+database, ``--reuse NAME:HOME`` to time again on a kept one without generating).
 
 Creates a fresh database next to the one named, initialises an instance in it (schema, PKI, demo seals), generates
 the rows inside PostgreSQL (``generate_series``: organisations with credit codes, one in ten a natural person, four
@@ -12,6 +12,8 @@ the query, the masking of every row), each ``--samples`` times with random keys:
 
 - search by licence number, by organisation credit code, by holder-name prefix (a prefix matching a few
   companies), the first page with no filter, and the next page from a cursor: p50 / p99 in ms;
+- the same searches' CPU time in this process (p50 / p99 ms) and PostgreSQL's execution time (``EXPLAIN ANALYZE``,
+  p50 / p99 of ``--explain-samples`` random keys): the figures that do not move with the machine's load;
 - the CSV export of ``--export-rows`` rows (``export_rows`` + ``csv_chunks``, server-side cursor): rows/s and the
   process's resident memory after 10% of the rows and at the end (constant memory: the two are about equal).
 
@@ -22,6 +24,7 @@ memory.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import secrets
 import shutil
@@ -69,6 +72,11 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
+def _load() -> float:
+    with open("/proc/loadavg") as loadavg:
+        return float(loadavg.read().split()[0])
+
+
 def _rss_mib() -> float:
     with open("/proc/self/statm") as statm:
         pages = int(statm.read().split()[1])
@@ -81,6 +89,7 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--export-rows", type=int, default=100_000)
+    parser.add_argument("--explain-samples", type=int, default=50, help="EXPLAIN ANALYZE runs per kind of query")
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--keep", action="store_true", help="keep the generated database (and its instance home)")
     parser.add_argument(
@@ -120,8 +129,8 @@ def main() -> int:
             with instance.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.execute(text("VACUUM ANALYZE licences"))
             print(f"generated {args.rows:,} licence rows in {time.perf_counter() - started:.1f} s ({name}:{home})")
-        with open("/proc/loadavg") as loadavg:
-            print(f"load average before timing: {loadavg.read().split()[0]} (2 cores)")
+        loads = [_load()]
+        print(f"load average before timing: {loads[0]:.2f} ({os.cpu_count()} cores)")
 
         rng = random.Random(14)
         orgs = [g for g in (rng.randrange(1, args.rows + 1) for _ in range(args.samples * 3)) if g % 10][: args.samples]
@@ -143,32 +152,49 @@ def main() -> int:
         assert first.next_cursor is not None
         cases["next page"] = [register.RegisterQuery(cursor=first.next_cursor) for _ in orgs]
         targets = {"number": 20, "credit code": 20, "name prefix": 20, "first page": 10}
-        print(f"\n{'query':<20} {'p50 ms':>8} {'p99 ms':>8} {'target p99':>11} {'rows/page':>10}")
+        print(
+            f"\n{'query':<20} {'p50 ms':>8} {'p99 ms':>8} {'target p99':>11} {'rows/page':>10}"
+            f" {'CPU p50 ms':>11} {'CPU p99 ms':>11}  (wall clock; CPU = this process's CPU time per search)"
+        )
         for label, queries in cases.items():
             for query in queries[:20]:
                 register.search(instance, query)  # warm the connection pool and caches
-            timings, found = [], []
+            timings, cpu, found = [], [], []
             for query in queries:
-                t0 = time.perf_counter()
+                c0, t0 = time.process_time(), time.perf_counter()
                 page = register.search(instance, query)
                 timings.append((time.perf_counter() - t0) * 1000)
+                cpu.append((time.process_time() - c0) * 1000)
                 found.append(len(page.records))
+            loads.append(_load())
             p50, p99 = _percentiles(timings)
+            cpu50, cpu99 = _percentiles(cpu)
             target = f"< {targets[label]} ms" if label in targets else "-"
             verdict = "" if label not in targets else ("  ok" if p99 < targets[label] else "  MISSED")
-            print(f"{label:<20} {p50:>8.2f} {p99:>8.2f} {target:>11} {statistics.mean(found):>10.1f}{verdict}")
+            print(
+                f"{label:<20} {p50:>8.2f} {p99:>8.2f} {target:>11} {statistics.mean(found):>10.1f}"
+                f" {cpu50:>11.2f} {cpu99:>11.2f}{verdict}"
+            )
 
-        # The database's own share: PostgreSQL's execution time of one query of each kind (EXPLAIN ANALYZE).
-        print(f"\n{'query':<20} {'server ms':>9}  plan")
+        # The database's own share: PostgreSQL's execution time (EXPLAIN ANALYZE) of --explain-samples queries of
+        # each kind, with random keys; with the CPU figures above, the part of the latency that is not waiting for a
+        # CPU on a loaded machine.
+        print(f"\n{'query':<20} {'server p50 ms':>13} {'server p99 ms':>13}  plan")
         with instance.engine.connect() as conn:
             for label, queries in cases.items():
-                compiled = register.statement(queries[0], dialect="postgresql").limit(21).compile(dialect=conn.dialect)
-                plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + str(compiled), compiled.params)
-                top = plan.scalar()[0]
-                node = top["Plan"]
-                while node.get("Plans") and node["Node Type"] in ("Limit", "Sort", "Nested Loop", "Hash Join"):
-                    node = node["Plans"][0]
-                print(f"{label:<20} {top['Execution Time']:>9.3f}  {node['Node Type']} {node.get('Index Name', '')}")
+                executions, plan_text = [], ""
+                for query in queries[: args.explain_samples]:
+                    compiled = register.statement(query, dialect="postgresql").limit(21).compile(dialect=conn.dialect)
+                    plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + str(compiled), compiled.params)
+                    top = plan.scalar()[0]
+                    executions.append(top["Execution Time"])
+                    node = top["Plan"]
+                    while node.get("Plans") and node["Node Type"] in ("Limit", "Sort", "Nested Loop", "Hash Join"):
+                        node = node["Plans"][0]
+                    plan_text = f"{node['Node Type']} {node.get('Index Name', '')}"
+                server50, server99 = _percentiles(executions)
+                print(f"{label:<20} {server50:>13.3f} {server99:>13.3f}  {plan_text}")
+            loads.append(_load())
 
         rows = 0
         size = 0
@@ -188,6 +214,8 @@ def main() -> int:
             f"rows/s); resident memory {rss_start:.0f} MiB before, {rss_early:.0f} MiB after 10%, {rss_end:.0f} MiB "
             f"at the end ({'constant' if rss_end - rss_early < 16 else 'GROWING'})"
         )
+        loads.append(_load())
+        print(f"load average (1 min) during the run: {min(loads):.2f} to {max(loads):.2f} on {os.cpu_count()} cores")
         instance.engine.dispose()
     finally:
         if not args.keep and not args.reuse:

@@ -136,6 +136,9 @@ def _run_uvicorn(args: argparse.Namespace, settings: Settings) -> None:
         log_config=logging_config(settings.env.value, args.log_level, access_log=args.access_log),
         access_log=False,
         backlog=args.backlog,
+        # The client address (public rate limits) comes from X-Forwarded-For only if the peer is a listed proxy.
+        proxy_headers=bool(settings.forwarded_allow_ips.strip()),
+        forwarded_allow_ips=settings.forwarded_allow_ips.strip() or None,
     )
 
 

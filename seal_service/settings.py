@@ -156,6 +156,13 @@ class Settings(BaseSettings):
         default=2000, ge=10, description="PostgreSQL statement_timeout of each public register query."
     )
     public_export_max_rows: int = Field(default=100_000, ge=1, description="Most rows one CSV export returns.")
+    forwarded_allow_ips: str = Field(
+        default="",
+        description=(
+            "Addresses or networks (comma separated) of the reverse proxies whose X-Forwarded-For names the client; "
+            "empty: trust none, the client is the TCP peer (a direct caller cannot spoof its address)."
+        ),
+    )
     idempotency_lease_seconds: int = Field(
         default=120,
         ge=1,

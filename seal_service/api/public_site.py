@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from seal_service.api.deps import CallerDep, InstanceDep
 from seal_service.errors import InvalidInput, NotAuthorised, RateLimited, SealServiceError
 from seal_service.instance import Instance
+from seal_service.outages import ServiceUnavailable
 from seal_service.public import complaints as complaint_service
 from seal_service.public import pages
 from seal_service.public import register as register_service
@@ -41,18 +42,31 @@ def _limiters(request: Request) -> dict[str, RateLimiter]:
     state = request.app.state
     limiters: dict[str, RateLimiter] | None = getattr(state, "public_limiters", None)
     if limiters is None:
-        settings = state.instance.settings
+        instance = state.instance
+        settings = instance.settings
+        engine = instance.engine
         limiters = state.public_limiters = {
-            "search": RateLimiter(limit=settings.public_search_per_minute, window_seconds=60),
-            "export": RateLimiter(limit=settings.public_export_per_hour, window_seconds=3600),
-            "complaint": RateLimiter(limit=settings.public_complaints_per_hour, window_seconds=3600),
+            "search": RateLimiter(engine, bucket="search", limit=settings.public_search_per_minute, window_seconds=60),
+            "export": RateLimiter(engine, bucket="export", limit=settings.public_export_per_hour, window_seconds=3600),
+            "complaint": RateLimiter(
+                engine, bucket="complaint", limit=settings.public_complaints_per_hour, window_seconds=3600
+            ),
         }
     return limiters
 
 
 def _limit(request: Request, kind: str) -> None:
+    """Count the request against its client address's limit, shared by all processes and nodes (one statement).
+
+    The address is the TCP peer, or the client named by ``X-Forwarded-For`` when the peer is a proxy listed in
+    ``SEAL_FORWARDED_ALLOW_IPS`` (uvicorn resolves it before the request gets here; see docs/deployment.md)."""
     address = request.client.host if request.client else "unknown"
-    _limiters(request)[kind].hit(address, at=time.monotonic())
+    _limiters(request)[kind].hit(address, at=time.time())
+
+
+async def _limit_async(request: Request, kind: str) -> None:
+    """:func:`_limit` from an async route (the database call runs off the event loop)."""
+    await run_in_threadpool(_limit, request, kind)
 
 
 def _lang(value: str | None) -> str:
@@ -64,7 +78,8 @@ def _html(text: str, status: int = 200, headers: dict[str, str] | None = None) -
 
 
 def _html_error(exc: SealServiceError, *, lang: str, path: str) -> HTMLResponse:
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    retry_after = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(int(retry_after))} if retry_after is not None else None
     return _html(pages.error_page(exc.status, exc.detail, lang=lang, path=path), exc.status, headers)
 
 
@@ -101,7 +116,7 @@ async def check(request: Request, instance: InstanceDep, pdf: UploadFile, lang: 
 
     lang = _lang(lang or (await request.form()).get("lang"))  # type: ignore[arg-type]
     try:
-        _limit(request, "search")
+        await _limit_async(request, "search")
         data = await _read_limited(pdf, instance.settings.max_upload_bytes, "pdf")
         report = await _verify_one(instance, data, pdf.filename or "licence.pdf")
     except SealServiceError as exc:
@@ -144,7 +159,7 @@ def register_page(request: Request, instance: InstanceDep) -> HTMLResponse:
         _limit(request, "search")
         query = _query_from(params, limit=register_service.DEFAULT_PAGE)
         page = register_service.search(instance, query, timeout_ms=instance.settings.public_query_timeout_ms)
-    except RateLimited as exc:
+    except (RateLimited, ServiceUnavailable) as exc:
         return _html_error(exc, lang=lang, path="/register")
     except SealServiceError as exc:
         empty = register_service.RegisterQuery()
@@ -264,9 +279,9 @@ async def complaint_post(request: Request, instance: InstanceDep) -> Response:
         parsed = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
         values = {k: v[0] for k, v in parsed.items() if k in ("category", "licence", "text", "contact", "lang")}
         lang = _lang(values.get("lang"))
-        _limit(request, "complaint")
+        await _limit_async(request, "complaint")
         filed = await run_in_threadpool(_file, request.app.state.instance, values)
-    except RateLimited as exc:
+    except (RateLimited, ServiceUnavailable) as exc:
         return _html_error(exc, lang=lang, path="/complaints/new")
     except SealServiceError as exc:
         return _html(pages.complaint_form(lang=lang, values=values, error=(exc.field, exc.detail)), exc.status)
@@ -328,7 +343,7 @@ async def complaint_json(request: Request, instance: InstanceDep) -> JSONRespons
         raise InvalidInput("the body must be a JSON object", field="body") from None
     if not isinstance(fields, dict):
         raise InvalidInput("the body must be a JSON object", field="body")
-    _limit(request, "complaint")
+    await _limit_async(request, "complaint")
     filed = await run_in_threadpool(_file, instance, fields)
     return JSONResponse(
         {

@@ -7,7 +7,8 @@ Public surface (import from the modules named):
 - :mod:`seal_service.public.register` — ``RegisterQuery``, ``search``, ``export_rows``, ``find_by_number``.
 - :mod:`seal_service.public.complaints` — ``file_complaint``, ``complaint_status``, ``list_complaints``,
   ``answer_complaint``, ``route_complaint`` (where a complaint goes).
-- :mod:`seal_service.public.ratelimit` — ``RateLimiter``: per client address limits of search, export, filing.
+- :mod:`seal_service.public.ratelimit` — ``RateLimiter``: per client address limits of search, export, filing,
+  counted in the database (shared by all processes and nodes).
 - :mod:`seal_service.public.pages` — server-rendered HTML (zh-CN first, English on a switch, no external resources).
 
 Nothing here imports FastAPI: the routers are in :mod:`seal_service.api.public_site`.

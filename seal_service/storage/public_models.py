@@ -56,3 +56,16 @@ class ComplaintRecord(Base):
     answer: Mapped[str | None] = mapped_column(Text, nullable=True)
     answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     answered_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
+
+
+class PublicRateCount(Base):
+    """Requests of one client (a pseudonymised address) in one fixed window of one limit (migration
+    0006_public_limits); shared by every API process and node, pruned once the window has passed."""
+
+    __tablename__ = "public_rate_counts"
+
+    bucket: Mapped[str] = mapped_column(String(20), primary_key=True)
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)

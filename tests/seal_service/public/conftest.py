@@ -32,12 +32,26 @@ class Sealed:
 
 
 def unlimited(app) -> None:  # type: ignore[no-untyped-def]
-    """Limits no test reaches, so tests sharing one client address do not throttle each other."""
+    """Limits no test reaches, so tests sharing one client address do not throttle each other (the counters are
+    in the test database, shared by every app over it, as by the nodes of a deployment)."""
+    engine = app.state.instance.engine
     app.state.public_limiters = {
-        "search": RateLimiter(limit=100_000, window_seconds=60),
-        "export": RateLimiter(limit=100_000, window_seconds=60),
-        "complaint": RateLimiter(limit=100_000, window_seconds=60),
+        kind: RateLimiter(engine, bucket=kind, limit=100_000, window_seconds=60)
+        for kind in ("search", "export", "complaint")
     }
+
+
+def limited(app, kind: str, *, limit: int, window_seconds: int = 60) -> RateLimiter:  # type: ignore[no-untyped-def]
+    """A small limit for ``kind`` under a bucket of its own, so counts of other tests in the shared database do
+    not reach it."""
+    limiter = RateLimiter(
+        app.state.instance.engine,
+        bucket=f"{kind[:6]}-{secrets.token_hex(4)}",
+        limit=limit,
+        window_seconds=window_seconds,
+    )
+    app.state.public_limiters[kind] = limiter
+    return limiter
 
 
 @pytest.fixture(scope="module")

@@ -13,11 +13,10 @@ from sqlalchemy import func, select
 from seal_service.api.app import create_app
 from seal_service.cli import main
 from seal_service.public.complaints import Category, route_complaint
-from seal_service.public.ratelimit import RateLimiter
 from seal_service.services.apikeys import Role, create_api_key
 from seal_service.storage.models import AuditEntry
 from seal_service.storage.public_models import ComplaintRecord
-from tests.seal_service.public.conftest import unlimited
+from tests.seal_service.public.conftest import limited, unlimited
 
 PAYLOAD = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">&amp; "引号"'
 
@@ -192,7 +191,7 @@ def test_cli_lists_and_answers(public_api, sealed, db_instance, monkeypatch, cap
 def test_filing_is_rate_limited_and_a_refused_filing_stores_nothing(db_instance) -> None:  # type: ignore[no-untyped-def]
     app = create_app(instance=db_instance)
     unlimited(app)
-    app.state.public_limiters["complaint"] = RateLimiter(limit=1, window_seconds=3600)
+    limited(app, "complaint", limit=1, window_seconds=3600)
     api = TestClient(app)
     assert api.post("/v1/public/complaints", json={"category": "其他", "text": "一"}).status_code == 201
     before = _count(db_instance)

@@ -14,9 +14,8 @@ from sqlalchemy import text
 
 from seal_service.api.app import create_app
 from seal_service.public import register
-from seal_service.public.ratelimit import RateLimiter
 from seal_service.services.sealing import LicenceAction, change_licence_status
-from tests.seal_service.public.conftest import ORG_CODE, ORG_CODE_2, PERSON_ID, unlimited
+from tests.seal_service.public.conftest import ORG_CODE, ORG_CODE_2, PERSON_ID, limited, unlimited
 
 
 def _records(api: TestClient, **params: object) -> list[dict[str, object]]:
@@ -197,8 +196,8 @@ def _copies(instance, licence_id: str, name: str, token: str, count: int) -> Non
 def test_search_and_export_are_rate_limited_per_address(db_instance) -> None:  # type: ignore[no-untyped-def]
     app = create_app(instance=db_instance)
     unlimited(app)
-    app.state.public_limiters["search"] = RateLimiter(limit=3, window_seconds=60)
-    app.state.public_limiters["export"] = RateLimiter(limit=1, window_seconds=3600)
+    limited(app, "search", limit=3)
+    limited(app, "export", limit=1, window_seconds=3600)
     api = TestClient(app)
     for _ in range(3):
         assert api.get("/v1/public/licences").status_code == 200
