@@ -32,6 +32,7 @@ class EntryKind(StrEnum):
     REVOKED = "revoked"
     SUSPENDED = "suspended"
     REINSTATED = "reinstated"
+    CANCELLED = "cancelled"
     RENEWED = "renewed"
     SEAL_RETIRED = "seal-retired"
 
@@ -42,6 +43,7 @@ FIELDS: dict[EntryKind, tuple[str, ...]] = {
     EntryKind.REVOKED: ("licence", "authority", "at"),
     EntryKind.SUSPENDED: ("licence", "authority", "at"),
     EntryKind.REINSTATED: ("licence", "authority", "at"),
+    EntryKind.CANCELLED: ("licence", "authority", "at"),
     EntryKind.RENEWED: ("licence", "document-sha256", "certificate-sha256", "item", "authority", "at"),
     EntryKind.SEAL_RETIRED: ("seal", "certificate-sha256", "authority", "at"),
 }

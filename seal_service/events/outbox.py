@@ -48,6 +48,7 @@ class EventType(StrEnum):
     LICENCE_REVOKED = TYPE_PREFIX + "licence.revoked"
     LICENCE_SUSPENDED = TYPE_PREFIX + "licence.suspended"
     LICENCE_REINSTATED = TYPE_PREFIX + "licence.reinstated"
+    LICENCE_CANCELLED = TYPE_PREFIX + "licence.cancelled"
     LICENCE_RENEWED = TYPE_PREFIX + "licence.renewed"
     SEAL_RETIRED = TYPE_PREFIX + "seal.retired"
     SEAL_REVOKED = TYPE_PREFIX + "seal.revoked"

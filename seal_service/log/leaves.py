@@ -27,7 +27,12 @@ from seal_service.storage.models import SealCertificate
 from verifier.log_entry import EntryKind, LogEntry, format_time
 
 #: Licence actions (``services.sealing.LicenceAction`` values) and the entry kind each writes.
-STATUS_KINDS = {"revoke": EntryKind.REVOKED, "suspend": EntryKind.SUSPENDED, "reinstate": EntryKind.REINSTATED}
+STATUS_KINDS = {
+    "revoke": EntryKind.REVOKED,
+    "suspend": EntryKind.SUSPENDED,
+    "reinstate": EntryKind.REINSTATED,
+    "cancel": EntryKind.CANCELLED,
+}
 
 
 def append_entry(session: Session, entry: LogEntry, *, licence_id: str | None = None) -> None:
@@ -113,7 +118,7 @@ def log_licence_renewed(
 def log_licence_status(
     session: Session, settings: Settings, *, licence_id: str, action: str, authority: str, at: datetime
 ) -> None:
-    """A licence was revoked, suspended or reinstated (``action``: revoke, suspend, reinstate)."""
+    """A licence was revoked, suspended, reinstated or cancelled (``action``: revoke, suspend, reinstate, cancel)."""
     if settings.log_enabled:
         entry = LogEntry(kind=STATUS_KINDS[action], licence=licence_id, authority=authority, at=format_time(at))
         append_entry(session, entry, licence_id=licence_id)

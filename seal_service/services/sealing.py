@@ -377,6 +377,7 @@ _STATUS_EVENTS = {
     LicenceAction.REVOKE: EventType.LICENCE_REVOKED,
     LicenceAction.SUSPEND: EventType.LICENCE_SUSPENDED,
     LicenceAction.REINSTATE: EventType.LICENCE_REINSTATED,
+    LicenceAction.CANCEL: EventType.LICENCE_CANCELLED,
 }
 
 

@@ -108,3 +108,20 @@ def test_a_service_complaint_is_not_a_supervision_event(db_instance, licence_pdf
 def licence_pdf_of(instance, licence_id: str) -> tuple[bytes, object]:  # type: ignore[no-untyped-def]
     """The newest version's bytes and its description."""
     return licence_pdf(instance, licence_id)
+
+
+def test_a_cancellation_is_an_event_and_a_log_entry(db_instance, licence_pdf) -> None:  # type: ignore[no-untyped-def]
+    from seal_service.services.sealing import LicenceAction, change_licence_status
+
+    licence_id = seal_blta(db_instance, licence_pdf)
+    change_licence_status(
+        db_instance,
+        licence_id,
+        action=LicenceAction.CANCEL,
+        reason="持证人申请注销",
+        authority_id=None,
+        actor="test",
+        at=datetime.now(UTC),
+    )
+    assert len(_events(db_instance, licence_id, "cn.gov.approval.licence.cancelled")) == 1
+    assert _log_kinds(db_instance, licence_id) == ["cancelled", "sealed"]
