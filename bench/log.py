@@ -25,7 +25,9 @@ What it measures, each on a throwaway instance:
    backends connected to this bench's own database (``/proc/<pid>/stat`` of the ``pg_stat_activity`` rows of
    that database; other databases on the server are not counted). CPU time is what the log costs; wall time on a
    loaded machine mostly measures the neighbours. Prints the median and spread of each, the median of the
-   per-pair differences, and the verdict against the target (within 5 %).
+   per-pair differences, and the verdict against the target (within 5 %). Then the same cost decomposed: sealing
+   only (the entry in the transaction, nothing sequenced) on vs off, and timed sequencing steps of 1 and of
+   ``--seal-docs`` leaves, giving the overhead at 1, 2, 5, ... licences per step.
 """
 
 # ruff: noqa: E402
