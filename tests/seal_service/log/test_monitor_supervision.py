@@ -1,11 +1,12 @@
 """``seal-monitor --department CODE --supervisor-key-file F`` against a real server: a licence whose
 ``licence.sealed`` event reached the department is quiet; one whose event a bureau hid from the department (its
 route deleted from the database) is an ``undelivered-licence`` alert naming the licence; a wrong key is a clear
-error (exit 2) before any pass; the feed cursor is kept in the state directory."""
+error (exit 2) before any pass; the feed cursor is kept in the state directory. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import json
+import secrets
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -22,17 +23,28 @@ from seal_service.services.sealing import LicenceRequest, seal_licence
 from seal_service.services.trust_bundle import current_trust_bundle
 from seal_service.signing.sealer import PadesLevel
 from seal_service.storage.events_models import SupervisionEvent, SupervisionEventRoute
-from tests.conftest import make_instance, make_settings
+from tests.conftest import POSTGRES_URL, make_instance, make_settings
 from tests.support.server import LiveServer, free_port
 from verifier.monitor import main as seal_monitor
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object, LiveServer]]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[object, LiveServer]]:
     port = free_port()
     home = tmp_path_factory.mktemp("monsup")
+    name, url = None, None
+    if request.param == "postgresql":
+        request.getfixturevalue("postgres_database")
+        import psycopg
+
+        name = f"seal_test_monsup_{secrets.token_hex(4)}"
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
     settings = make_settings(
-        home, public_url=f"http://127.0.0.1:{port}", log_sequence_delay_seconds=0.2, dispatcher=False
+        home, database_url=url, public_url=f"http://127.0.0.1:{port}", log_sequence_delay_seconds=0.2, dispatcher=False
     )
     instance = make_instance(settings)
     server = LiveServer(instance, port)
@@ -41,6 +53,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object, L
         yield instance, server
     finally:
         server.stop()
+        instance.engine.dispose()
+        if name is not None:
+            import psycopg
+
+            with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _seal(instance, pdf: bytes, item: str) -> str:  # type: ignore[no-untyped-def]
