@@ -15,11 +15,15 @@ Each pass (numbered as in :func:`monitor_pass`):
    hashes, and decode each entry;
 4. alert on entries whose seal certificate the trust bundle does not know (a key used outside the service's
    control, or a certificate issued in secret), restricted with ``--department`` to entries of that authority or
-   of items it supervises.
+   of items it supervises;
+5. with ``--department CODE --supervisor-key-file F`` (the department's supervisor API key): follow the
+   department's supervision feed and alert on licences of the items it supervises (per ``GET /v1/catalogue``) that
+   are in the log but whose ``licence.sealed`` event never reached the department within ``--grace`` seconds of
+   their sealed time (see :mod:`verifier.delivery`).
 
-Alerts are JSON lines on standard output. Exit status: 0 nothing to report, 1 alerts about entries, 2 usage or
-input error, 3 the service cannot be reached, 4 the log is inconsistent (forked, rewritten, truncated, badly
-signed).
+Alerts are JSON lines on standard output. Exit status: 0 nothing to report, 1 alerts about entries (also
+``undelivered-licence``), 2 usage or input error (also: the service refused the supervisor key), 3 the service
+cannot be reached, 4 the log is inconsistent (forked, rewritten, truncated, badly signed).
 """
 
 from __future__ import annotations
@@ -34,11 +38,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from verifier.bundle import TrustBundle, load_trust_bundle
+from verifier.delivery import DEFAULT_GRACE, DeliveryCheck, DeliveryLedger, FeedClient, supervised_items
 from verifier.errors import VerifierError
-from verifier.log_entry import EntryError, EntryKind, decode_entry
+from verifier.log_entry import EntryError, EntryKind, LogEntry, decode_entry
 from verifier.tlog import (
     TILE_WIDTH,
     Checkpoint,
@@ -65,8 +70,8 @@ class Alert:
     """One finding, printed as a JSON line."""
 
     kind: str
-    """``unknown-seal-certificate``, ``log-forked``, ``log-truncated``, ``log-inconsistent``, ``bad-checkpoint``,
-    ``bad-tiles`` or ``bad-entry``."""
+    """``unknown-seal-certificate``, ``undelivered-licence``, ``log-forked``, ``log-truncated``,
+    ``log-inconsistent``, ``bad-checkpoint``, ``bad-tiles`` or ``bad-entry``."""
     message: str
     details: dict[str, Any] = field(default_factory=dict)
 
@@ -77,7 +82,7 @@ class Alert:
     @property
     def integrity(self) -> bool:
         """True for alerts about the log itself (exit status 4)."""
-        return self.kind != "unknown-seal-certificate"
+        return self.kind not in ("unknown-seal-certificate", "undelivered-licence")
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,16 @@ class PassResult:
     size: int
     new_entries: int
     alerts: tuple[Alert, ...]
+
+
+class EntryObserver(Protocol):
+    """Sees each new authenticated entry of a pass; ``commit`` runs before the monitor accepts the checkpoint."""
+
+    def observe(self, index: int, entry: LogEntry) -> None:
+        """One new entry."""
+
+    def commit(self) -> None:
+        """Persist what was observed."""
 
 
 class HttpTiles:
@@ -170,6 +185,7 @@ def monitor_pass(
     known_certificates: set[str],
     department: str | None = None,
     supervised_items: set[str] | None = None,
+    observer: EntryObserver | None = None,
 ) -> PassResult:
     """One pass (steps 1-4 of the module docstring)."""
     alerts: list[Alert] = []
@@ -202,6 +218,8 @@ def monitor_pass(
             except EntryError as exc:
                 alerts.append(Alert("bad-entry", f"entry {index} is malformed: {exc}", {"index": index}))
                 continue
+            if observer is not None:
+                observer.observe(index, entry)
             # (4)
             if entry.kind not in (EntryKind.SEALED, EntryKind.RENEWED, EntryKind.SEAL_RETIRED):
                 continue
@@ -221,6 +239,8 @@ def monitor_pass(
             raise
         folder = state.keep_evidence("bad-tiles", served=note)
         return PassResult(checkpoint.size, count, (*alerts, Alert("bad-tiles", str(exc), {"evidence": str(folder)})))
+    if observer is not None:
+        observer.commit()
     state.accept(note)
     return PassResult(checkpoint.size, count, tuple(alerts))
 
@@ -258,6 +278,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--trust-root", required=True, action="append", metavar="PEM", help="root certificate(s)")
     parser.add_argument("--state", required=True, metavar="DIR", help="state directory (checkpoint, evidence)")
     parser.add_argument("--department", metavar="CODE", help="alert only on entries of this authority or its items")
+    parser.add_argument(
+        "--supervisor-key-file",
+        metavar="FILE",
+        help="the department's supervisor API key: also alert on licences of its items the feed never delivered",
+    )
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=DEFAULT_GRACE,
+        metavar="SECONDS",
+        help=f"how long after sealing a licence may be missing from the feed (default {DEFAULT_GRACE:g})",
+    )
     parser.add_argument("--once", action="store_true", help="one pass, then exit")
     parser.add_argument("--interval", type=float, default=10.0, help="seconds between passes (default 10)")
     return parser
@@ -271,9 +303,27 @@ def _bundle(args: argparse.Namespace) -> TrustBundle:
     return bundle
 
 
+def _delivery_check(args: argparse.Namespace, state: Path) -> DeliveryCheck | None:
+    if args.supervisor_key_file is None:
+        return None
+    if not args.department:
+        raise VerifierError("--supervisor-key-file needs --department (the department the key belongs to)")
+    try:
+        key = Path(args.supervisor_key_file).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise VerifierError(f"cannot read the supervisor key file {args.supervisor_key_file}: {exc.strerror}") from None
+    if not key:
+        raise VerifierError(f"the supervisor key file {args.supervisor_key_file} is empty")
+    supervised = supervised_items(args.service, args.department)
+    return DeliveryCheck(DeliveryLedger(state), FeedClient(args.service, key), supervised=supervised, grace=args.grace)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``seal-monitor``."""
     args = _parser().parse_args(argv)
+    if args.grace < 0:
+        print("seal-monitor: --grace must be >= 0", file=sys.stderr)
+        return EXIT_INPUT
     try:
         bundle = _bundle(args)
         assert bundle.log is not None
@@ -282,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
             code for code, item in bundle.items.items() if args.department and item.supervisor == args.department
         }
         log, tiles, state = OnlineLog(args.service), HttpTiles(args.service), MonitorState(Path(args.state))
+        delivery = _delivery_check(args, state.directory)
+        if delivery is not None:
+            delivery.follow_feed()  # a wrong key fails here, before any pass
         status = EXIT_OK
         while True:
             result = monitor_pass(
@@ -292,8 +345,12 @@ def main(argv: list[str] | None = None) -> int:
                 known_certificates=known,
                 department=args.department,
                 supervised_items=supervised,
+                observer=delivery,
             )
-            for alert in result.alerts:
+            alerts = list(result.alerts)
+            if delivery is not None and not any(a.integrity for a in alerts):
+                alerts += [Alert("undelivered-licence", m, d) for m, d in delivery.alerts(at=datetime.now(UTC))]
+            for alert in alerts:
                 print(alert.to_json(), flush=True)
                 status = max(status, EXIT_INCONSISTENT if alert.integrity else EXIT_ALERT)
             if args.once:
@@ -309,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
 
 
-__all__ = ["Alert", "HttpTiles", "MonitorState", "PassResult", "main", "monitor_pass"]
+__all__ = ["Alert", "EntryObserver", "HttpTiles", "MonitorState", "PassResult", "main", "monitor_pass"]
 
 if __name__ == "__main__":
     raise SystemExit(main())

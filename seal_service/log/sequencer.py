@@ -156,13 +156,18 @@ def has_pending(instance: Instance) -> bool:
 
 
 class BackgroundSequencer:
-    """A daemon thread that sequences whenever something is pending, polling at a quarter of the delay bound."""
+    """A daemon thread that polls at a quarter of the delay bound and sequences what is pending once it has
+    gathered for half the bound (a step costs about 20 ms of CPU whatever its size, so a batch of several licences
+    costs little more than one). An entry waits at most one poll, the gathering time and a step: within the bound.
+    """
 
     def __init__(self, instance: Instance) -> None:
         self._instance = instance
         self._stop = threading.Event()
         delay = instance.settings.log_sequence_delay_seconds
         self.interval = min(max(delay / 4, 0.02), 1.0)
+        self.gather = max(delay - 2 * self.interval, 0.0)
+        """Seconds between first seeing an entry pending and sequencing it."""
         self._thread = threading.Thread(target=self._run, name="log-sequencer", daemon=True)
 
     def start(self) -> BackgroundSequencer:
@@ -176,10 +181,17 @@ class BackgroundSequencer:
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
+        seen: float | None = None  # when this thread first saw an entry pending (monotonic)
         while not self._stop.wait(self.interval):
             try:
-                if has_pending(self._instance):
+                if not has_pending(self._instance):
+                    seen = None
+                    continue
+                now = time.monotonic()
+                seen = now if seen is None else seen
+                if now - seen + 1e-3 >= self.gather:
                     sequence_all(self._instance)
+                    seen = None
             except Exception:
                 logger.exception("log sequencer step failed; retrying")
                 time.sleep(self.interval)

@@ -13,6 +13,8 @@ The service calls the verifier, never the other way round. What it adds:
 * the licence registry: this instance's own records, read from the database (no HTTP round trip), so an uploaded
   licence is also checked against its record (document hash, number) and its status (revoked, suspended,
   expired).
+* the issuance log: this instance's own log (:class:`seal_service.log.local.InstanceLog`), so a validly sealed
+  licence that is not in it is reported "sealed outside the record", as ``seal-verify`` online does.
 * batch jobs: state, documents, progress and results of large batches in the database (``verification_jobs``,
   ``verification_job_files``), so that any node behind a load balancer answers a poll and takes over a job whose
   node stopped (:class:`JobStore`).
@@ -42,6 +44,8 @@ from seal_service.instance import Instance, PkiRole
 from seal_service.storage.jobs_models import VerificationJob, VerificationJobFile
 from seal_service.storage.models import Licence
 from verifier import VerificationReport, Verifier
+from verifier.bundle import TrustBundle
+from verifier.log_check import LogCheck
 from verifier.registry import LicenceRecord
 
 log = logging.getLogger(__name__)
@@ -150,7 +154,18 @@ class Verification:
         except Exception as exc:  # no bundle signer yet, or bundle code in flux: PKI-only, say so in the log
             log.warning("verifying without a trust bundle (root only): %s", exc)
             return Verifier.from_trust_roots([root], registry=registry, crls=crls, sm2_roots=sm2_roots)
-        return Verifier.from_bundle(bundle, registry=registry, crls=crls, sm2_roots=sm2_roots)
+        return Verifier.from_bundle(
+            bundle, registry=registry, crls=crls, sm2_roots=sm2_roots, log_check=self._log_check(bundle)
+        )
+
+    def _log_check(self, bundle: TrustBundle) -> LogCheck | None:
+        """The issuance-log check against this instance's own log ("sealed outside the record"), when the log is on
+        and the bundle names it."""
+        if bundle.log is None or not self.instance.settings.log_enabled:
+            return None
+        from seal_service.log.local import InstanceLog
+
+        return LogCheck(policy=bundle.log, online=InstanceLog(self.instance))
 
     def verifier(self, at: datetime) -> Verifier:
         """The current verifier; rebuilt at most every minute, so a new bundle version is taken up quickly."""
