@@ -67,6 +67,16 @@ class _Event:
     departments: tuple[str, ...] = ()
 
 
+#: What a delivery needs of an event row (plain rows: no ORM objects per event).
+_COLUMNS = (
+    SupervisionEvent.seq,
+    SupervisionEvent.id,
+    SupervisionEvent.type,
+    SupervisionEvent.subject,
+    SupervisionEvent.envelope,
+)
+
+
 @dataclass(frozen=True)
 class _Outcome:
     ok: bool
@@ -219,12 +229,12 @@ class Dispatcher:
         with self._instance.sessions() as session:
             if row.kind == "broker":
                 events = session.execute(
-                    select(SupervisionEvent)
+                    select(*_COLUMNS)
                     .where(SupervisionEvent.seq > row.cursor)
                     .order_by(SupervisionEvent.seq)
                     .limit(BROKER_WINDOW)
-                ).scalars()
-                found = [_Event(e.seq, e.id, e.type, e.subject, e.envelope) for e in events]
+                )
+                found = [_Event(*e) for e in events]
                 if not found:
                     return []
                 routes: dict[int, list[str]] = {}
@@ -239,13 +249,13 @@ class Dispatcher:
                     for e in found
                 ]
             events = session.execute(
-                select(SupervisionEvent)
+                select(*_COLUMNS)
                 .join(SupervisionEventRoute, SupervisionEventRoute.seq == SupervisionEvent.seq)
                 .where(SupervisionEventRoute.department == row.department, SupervisionEventRoute.seq > row.cursor)
                 .order_by(SupervisionEventRoute.seq)
                 .limit(WINDOW)
-            ).scalars()
-            return [_Event(e.seq, e.id, e.type, e.subject, e.envelope) for e in events]
+            )
+            return [_Event(*e) for e in events]
 
     def _deliver(self, row: EventReceiver) -> tuple[int, int]:
         """(2) Deliver a window and (3) record the outcome; returns (delivered, failed) counts."""
