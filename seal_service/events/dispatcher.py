@@ -36,11 +36,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-import httpx
 from sqlalchemy import and_, or_, select, update
 
 from seal_service.events.broker import BrokerError, BrokerMessage, BrokerPublisher
 from seal_service.events.outbox import on_commit_of_events
+from seal_service.events.posting import PostError, WebhookPoster
 from seal_service.events.receivers import ensure_broker_receiver, last_seq
 from seal_service.events.signing import webhook_headers
 from seal_service.storage.events_models import DeadLetter, EventReceiver, SupervisionEvent, SupervisionEventRoute
@@ -65,6 +65,16 @@ class _Event:
     subject: str | None
     envelope: str
     departments: tuple[str, ...] = ()
+
+
+#: What a delivery needs of an event row (plain rows: no ORM objects per event).
+_COLUMNS = (
+    SupervisionEvent.seq,
+    SupervisionEvent.id,
+    SupervisionEvent.type,
+    SupervisionEvent.subject,
+    SupervisionEvent.envelope,
+)
 
 
 @dataclass(frozen=True)
@@ -102,7 +112,7 @@ class Dispatcher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._unsubscribe: Callable[[], None] | None = None
-        self._http: httpx.Client | None = None
+        self._http: WebhookPoster | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._broker: BrokerPublisher | None = None
 
@@ -219,12 +229,12 @@ class Dispatcher:
         with self._instance.sessions() as session:
             if row.kind == "broker":
                 events = session.execute(
-                    select(SupervisionEvent)
+                    select(*_COLUMNS)
                     .where(SupervisionEvent.seq > row.cursor)
                     .order_by(SupervisionEvent.seq)
                     .limit(BROKER_WINDOW)
-                ).scalars()
-                found = [_Event(e.seq, e.id, e.type, e.subject, e.envelope) for e in events]
+                )
+                found = [_Event(*e) for e in events]
                 if not found:
                     return []
                 routes: dict[int, list[str]] = {}
@@ -239,13 +249,13 @@ class Dispatcher:
                     for e in found
                 ]
             events = session.execute(
-                select(SupervisionEvent)
+                select(*_COLUMNS)
                 .join(SupervisionEventRoute, SupervisionEventRoute.seq == SupervisionEvent.seq)
                 .where(SupervisionEventRoute.department == row.department, SupervisionEventRoute.seq > row.cursor)
                 .order_by(SupervisionEventRoute.seq)
                 .limit(WINDOW)
-            ).scalars()
-            return [_Event(e.seq, e.id, e.type, e.subject, e.envelope) for e in events]
+            )
+            return [_Event(*e) for e in events]
 
     def _deliver(self, row: EventReceiver) -> tuple[int, int]:
         """(2) Deliver a window and (3) record the outcome; returns (delivered, failed) counts."""
@@ -277,15 +287,9 @@ class Dispatcher:
             return {e.seq: _Outcome(False, error=str(exc)[:500]) for e in events}
         return {e.seq: _Outcome(True) for e in events}
 
-    def _client(self) -> httpx.Client:
+    def _client(self) -> WebhookPoster:
         if self._http is None:
-            timeout = self._settings.webhook_timeout_seconds
-            self._http = httpx.Client(
-                timeout=httpx.Timeout(timeout),
-                follow_redirects=False,
-                limits=httpx.Limits(max_connections=PARALLEL * 2, max_keepalive_connections=PARALLEL * 2),
-                headers={"user-agent": "one-seal-dispatcher"},
-            )
+            self._http = WebhookPoster(timeout=self._settings.webhook_timeout_seconds)
         return self._http
 
     def _post(self, row: EventReceiver, event: _Event) -> _Outcome:
@@ -293,14 +297,14 @@ class Dispatcher:
         headers = webhook_headers(row.secret or "", event.id, timestamp=int(time.time()), body=body)
         headers["content-type"] = "application/cloudevents+json; charset=utf-8"
         try:
-            response = self._client().post(row.url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            return _Outcome(False, error=f"{type(exc).__name__}: {exc}"[:500])
-        if 200 <= response.status_code < 300:
+            status = self._client().post(row.url or "", body, headers).status
+        except PostError as exc:
+            return _Outcome(False, error=str(exc)[:500])
+        if 200 <= status < 300:
             return _Outcome(True)
-        if response.status_code == 410:
+        if status == 410:
             return _Outcome(False, gone=True, error="410 Gone: the receiver asked to stop")
-        return _Outcome(False, error=f"HTTP {response.status_code}")
+        return _Outcome(False, error=f"HTTP {status}")
 
     def _post_all(self, row: EventReceiver, events: list[_Event]) -> dict[int, _Outcome]:
         # Events of one licence in order, one after the other; different licences in parallel.

@@ -3,7 +3,8 @@
 backs off and catches up, and a connection the broker drops mid-stream loses nothing.
 
 The shared broker of this machine is not restarted (other test runs use it at the same time); the broker closing
-our connection (``rabbitmqctl close_connection``) is the failure tested instead.
+our connection (``rabbitmqctl close_connection``) is the failure tested here; a real stop and restart of the
+broker, on a private node, is in test_supervision_broker_restart.py.
 """
 
 from __future__ import annotations
