@@ -178,8 +178,40 @@ def test_a_seal_revocation_is_an_event_or_nothing(db_instance) -> None:  # type:
     assert "jc-housing" in routes and "jc-market" not in routes
 
 
-def test_a_memorandum_is_recorded_with_its_catalogue_change_and_retirement(keys_instance) -> None:  # type: ignore[no-untyped-def]
-    instance = keys_instance
+@pytest.fixture(params=["sqlite", "postgresql"])
+def memo_instance(request: pytest.FixtureRequest, tmp_path):  # type: ignore[no-untyped-def]
+    """An instance of this test's own: recording jc-housing's memorandum retires its seal, which must not reach the
+    shared instances other modules rotate and retire that seal in."""
+    from tests.conftest import make_instance, make_settings
+
+    if request.param == "sqlite":
+        instance = make_instance(make_settings(tmp_path / "memo", publication_interval_seconds=0, dispatcher=False))
+        yield instance
+        instance.engine.dispose()
+        return
+    import secrets
+
+    import psycopg
+
+    base_database = request.getfixturevalue("postgres_database")
+    base, _, name = str(base_database).rpartition("/")
+    own = f"{name}_memo_{secrets.token_hex(3)}"
+    with psycopg.connect(base_database, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{own}"')
+    settings = make_settings(
+        tmp_path / "memo", database_url=f"{base}/{own}", publication_interval_seconds=0, dispatcher=False
+    )
+    instance = make_instance(settings)
+    try:
+        yield instance
+    finally:
+        instance.engine.dispose()
+        with psycopg.connect(base_database, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{own}" WITH (FORCE)')
+
+
+def test_a_memorandum_is_recorded_with_its_catalogue_change_and_retirement(memo_instance) -> None:  # type: ignore[no-untyped-def]
+    instance = memo_instance
     at = datetime.now(UTC)
     day = china_day(at) + timedelta(days=400)
     before = _last_seq(instance)
