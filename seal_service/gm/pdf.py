@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from io import BytesIO
 
 from pyhanko.pdf_utils.generic import NameObject
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields
 from pyhanko.sign.signers.cms_embedder import PdfCMSEmbedder, SigIOSetup, SigObjSetup
 from pyhanko.sign.signers.pdf_byterange import SignatureObject
 
+from seal_service.signing.sealer import open_for_sealing
 from verifier.gm_structures import sm3
 
 GM_FIELD = "NationalSeal"
@@ -35,7 +34,9 @@ def embed_ses_signature(
 
     ``sign`` gets the SM3 data hash and returns DER(SES_Signature).
     """
-    writer = IncrementalPdfFileWriter(BytesIO(pdf), strict=False)
+    # Read as the PAdES sealer reads it: a PDF that qpdf tolerates but pyHanko refuses is bad input (a 422), not a
+    # server error (seal_service.signing.sealer.open_for_sealing).
+    writer, _box = open_for_sealing(pdf)
     embedder = PdfCMSEmbedder(new_field_spec=fields.SigFieldSpec(sig_field_name=GM_FIELD))
     coroutine = embedder.write_cms(field_name=GM_FIELD, writer=writer)
     next(coroutine)

@@ -36,9 +36,20 @@ def test_init_is_idempotent_and_never_touches_keys(db_instance) -> None:  # type
     after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in keys_dir.iterdir()}
     assert report.created == []
     assert before == after
+
+
+def test_init_makes_one_key_per_service_certificate_and_seal(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # A fresh instance: the shared one gains keys as other modules create seals and rotate keys in it.
+    from tests.conftest import make_instance, make_settings
+
+    instance = make_instance(make_settings(tmp_path / "fresh"))
+    try:
+        names = [p.name for p in instance.settings.resolved_keys_dir.iterdir()]
+    finally:
+        instance.engine.dispose()
     # One key per service certificate and per seal, the log key, and the national (SM2) ones: root, seal CA, one
     # per seal.
-    assert len(before) == len(PkiRole) + len(DEMO_SEALS) + 1 + 2 + len(DEMO_SEALS)
+    assert len(names) == len(PkiRole) + len(DEMO_SEALS) + 1 + 2 + len(DEMO_SEALS), sorted(names)
 
 
 def test_private_keys_are_encrypted_and_private(db_instance) -> None:  # type: ignore[no-untyped-def]
