@@ -130,7 +130,14 @@ def test_the_enumeration_finds_the_commands() -> None:
 # init creates the instance, so it has no "without an instance" case; serve runs until stopped (its refusals are
 # covered without an instance, where it stops before listening).
 WITHOUT_INSTANCE = [(path, argv) for path, argv in COMMANDS if path != ("init",)]
-WITH_INSTANCE = [(path, argv) for path, argv in COMMANDS if path not in (("init",), ("serve",))]
+# Daemons run until stopped: `serve` and `dispatch` are covered without an instance (where they stop before running);
+# `log sequence` runs one pass with --once.
+DAEMONS = (("init",), ("serve",), ("dispatch",))
+WITH_INSTANCE = [
+    (path, [*argv, "--once"] if path == ("log", "sequence") else argv)
+    for path, argv in COMMANDS
+    if path not in DAEMONS
+]
 
 
 @pytest.mark.parametrize(("path", "argv"), WITHOUT_INSTANCE, ids=[" ".join(p) for p, _ in WITHOUT_INSTANCE])
