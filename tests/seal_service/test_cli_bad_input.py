@@ -134,9 +134,7 @@ WITHOUT_INSTANCE = [(path, argv) for path, argv in COMMANDS if path != ("init",)
 # `log sequence` runs one pass with --once.
 DAEMONS = (("init",), ("serve",), ("dispatch",))
 WITH_INSTANCE = [
-    (path, [*argv, "--once"] if path == ("log", "sequence") else argv)
-    for path, argv in COMMANDS
-    if path not in DAEMONS
+    (path, [*argv, "--once"] if path == ("log", "sequence") else argv) for path, argv in COMMANDS if path not in DAEMONS
 ]
 
 
