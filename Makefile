@@ -12,7 +12,7 @@ run: export SEAL_PUBLIC_URL ?= http://$(HOST):$(PORT)
 # Debian packages: what the service needs to run, and what the tests need on top (independent verifiers).
 # gcc + python3-dev: gmalglib (SM2/SM3, C) builds its extension at install time when no wheel fits.
 RUN_DEBS := fonts-wqy-zenhei gcc python3-dev
-TEST_DEBS := $(RUN_DEBS) poppler-utils libnss3-tools softhsm2 openssl chromium fonts-urw-base35 rabbitmq-server golang-go golang-golang-x-mod-dev faketime
+TEST_DEBS := $(RUN_DEBS) poppler-utils libnss3-tools softhsm2 openssl chromium fonts-urw-base35 rabbitmq-server golang-go golang-golang-x-mod-dev faketime sqlite3 curl
 
 .PHONY: run test lint deps-run deps-test venv install install-test bench clean fuzz
 
