@@ -13,6 +13,7 @@ background ``serve`` of a failed run is not left behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -142,10 +143,8 @@ def test_the_key_ceremony_runs_as_written(tmp_path: Path) -> None:
     try:
         stdout, stderr = shell.communicate(timeout=300)
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(shell.pid, signal.SIGKILL)  # whatever the shell left running (a `serve` of a failed run)
-        except ProcessLookupError:
-            pass
         shell.wait()
     output = stdout + stderr
     failed_in = re.findall(r">>> (.*)", stdout)
