@@ -14,6 +14,7 @@ licence version (same arguments as :func:`log_licence_sealed`: the renewed docum
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -65,7 +66,8 @@ def _document_entry(
     )
 
 
-def log_licence_sealed(
+def _log_document(
+    kind: EntryKind,
     session: Session,
     settings: Settings,
     *,
@@ -76,10 +78,9 @@ def log_licence_sealed(
     authority: str,
     at: datetime,
 ) -> None:
-    """A licence was sealed (``services.sealing.seal_licence`` step 5)."""
     if settings.log_enabled:
         entry = _document_entry(
-            EntryKind.SEALED,
+            kind,
             licence_id=licence_id,
             document_sha256=document_sha256,
             certificate_der=certificate_der,
@@ -90,29 +91,10 @@ def log_licence_sealed(
         append_entry(session, entry, licence_id=licence_id)
 
 
-def log_licence_renewed(
-    session: Session,
-    settings: Settings,
-    *,
-    licence_id: str,
-    document_sha256: str,
-    certificate_der: bytes,
-    item: str,
-    authority: str,
-    at: datetime,
-) -> None:
-    """A licence was renewed: the new version's document (call in the renewal's commit)."""
-    if settings.log_enabled:
-        entry = _document_entry(
-            EntryKind.RENEWED,
-            licence_id=licence_id,
-            document_sha256=document_sha256,
-            certificate_der=certificate_der,
-            item=item,
-            authority=authority,
-            at=at,
-        )
-        append_entry(session, entry, licence_id=licence_id)
+#: A licence was sealed (``services.sealing.seal_licence`` step 5); keyword arguments as :func:`_log_document`.
+log_licence_sealed = functools.partial(_log_document, EntryKind.SEALED)
+#: A licence was renewed: the new version's document (``archive.renewal``, in the renewal's commit).
+log_licence_renewed = functools.partial(_log_document, EntryKind.RENEWED)
 
 
 def log_licence_status(
