@@ -24,6 +24,7 @@ import base64
 import hashlib
 import hmac
 import json
+import multiprocessing
 import os
 import platform
 import secrets
@@ -98,37 +99,68 @@ class Receiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
+def _consume(url: str, exchange: str, ready, stop, count, cpu, out) -> None:  # type: ignore[no-untyped-def]
+    """The consumer process: counts distinct message ids and notes their first arrival; sends them back at stop."""
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    channel = connection.channel()
+    channel.exchange_declare(exchange=exchange, exchange_type="topic", durable=True)
+    queue = channel.queue_declare(queue="", exclusive=True).method.queue
+    channel.queue_bind(queue=queue, exchange=exchange, routing_key="jc-market.#")
+    arrived: dict[str, float] = {}
+    subjects: dict[str, str] = {}
+
+    def on_message(channel, method, properties, body) -> None:  # type: ignore[no-untyped-def]
+        if properties.message_id not in arrived:
+            arrived[properties.message_id] = time.time()
+            subjects[properties.message_id] = json.loads(body).get("subject", "")
+            count.value = len(arrived)
+
+    channel.basic_consume(queue, on_message, auto_ack=True)
+    ready.set()
+    while not stop.is_set():
+        connection.process_data_events(0.05)
+        cpu.value = time.process_time()
+    connection.close()
+    out.send((arrived, subjects))
+
+
 class BrokerConsumer:
-    """A queue bound to every department's events; notes when each message id first arrived."""
+    """A queue bound to every ``jc-market`` event, read by a process of its own (as a department's consumer would
+    be: in this process its CPU and the GIL would be taken from the dispatcher); notes when each message id first
+    arrived."""
 
     def __init__(self, url: str, exchange: str) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._ready, self._stop = context.Event(), context.Event()
+        self._count, self._cpu = context.Value("q", 0), context.Value("d", 0.0)
+        self._out, child_end = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=_consume,
+            args=(url, exchange, self._ready, self._stop, self._count, self._cpu, child_end),
+            daemon=True,
+        )
+        self._process.start()
+        if not self._ready.wait(30):
+            raise RuntimeError("the broker consumer did not start")
         self.arrived: dict[str, float] = {}
         self.subjects: dict[str, str] = {}
-        self.cpu = 0.0  # CPU seconds of the consumer's thread so far
-        self._stop = threading.Event()
-        connection = pika.BlockingConnection(pika.URLParameters(url))
-        channel = connection.channel()
-        channel.exchange_declare(exchange=exchange, exchange_type="topic", durable=True)
-        queue = channel.queue_declare(queue="", exclusive=True).method.queue
-        channel.queue_bind(queue=queue, exchange=exchange, routing_key="jc-market.#")
-        self._connection, self._channel, self._queue = connection, channel, queue
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
 
-    def _run(self) -> None:
-        def on_message(channel, method, properties, body) -> None:  # type: ignore[no-untyped-def]
-            self.arrived.setdefault(properties.message_id, time.time())
-            self.subjects.setdefault(properties.message_id, json.loads(body).get("subject", ""))
+    @property
+    def received(self) -> int:
+        """Distinct message ids received so far."""
+        return int(self._count.value)
 
-        self._channel.basic_consume(self._queue, on_message, auto_ack=True)
-        while not self._stop.is_set():
-            self._connection.process_data_events(0.05)
-            self.cpu = time.thread_time()
-        self._connection.close()
+    @property
+    def cpu(self) -> float:
+        """CPU seconds of the consumer process so far."""
+        return float(self._cpu.value)
 
     def stop(self) -> None:
+        """Stop the process; ``arrived`` and ``subjects`` are filled then."""
         self._stop.set()
-        self._thread.join(timeout=5)
+        if self._out.poll(10):
+            self.arrived, self.subjects = self._out.recv()
+        self._process.join(timeout=5)
 
 
 async def seal_many(
@@ -211,7 +243,7 @@ def live_leg(args: argparse.Namespace, pdf: bytes, tmp: Path) -> None:
         deadline = time.time() + 30
         while time.time() < deadline and (
             len(receiver.arrived) < len(answered) + 4 * args.workers
-            or (consumer and len(consumer.arrived) < len(answered) + 4 * args.workers)
+            or (consumer and consumer.received < len(answered) + 4 * args.workers)
         ):
             time.sleep(0.1)
     finally:
@@ -268,9 +300,10 @@ def backlog_leg(args: argparse.Namespace, tmp: Path) -> None:
                 ours = row.id == issued.id if kind == "webhook" else row.kind == "broker"
                 row.status = "active" if ours else "disabled"
         dispatcher = Dispatcher(instance)
-        target = receiver.arrived if kind == "webhook" else consumer.arrived  # type: ignore[union-attr]
+        received = (lambda: len(receiver.arrived)) if kind == "webhook" else (lambda: consumer.received)  # type: ignore[union-attr]
         side = receiver if kind == "webhook" else consumer
-        side_cpu = side.cpu  # type: ignore[union-attr]
+        side_cpu, broker_cpu = side.cpu, rabbitmq_cpu()  # type: ignore[union-attr]
+        print(f"  load before: {load()}")
         start, cpu = time.perf_counter(), time.process_time()
         while True:
             report = dispatcher.run_once()
@@ -279,21 +312,49 @@ def backlog_leg(args: argparse.Namespace, tmp: Path) -> None:
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         dispatcher.close()
         deadline = time.time() + 10
-        while len(target) < args.backlog and time.time() < deadline:
+        while received() < args.backlog and time.time() < deadline:
             time.sleep(0.05)
         time.sleep(0.2)
         side_cpu = side.cpu - side_cpu  # type: ignore[union-attr]
+        broker_cpu = None if broker_cpu is None else rabbitmq_cpu() - broker_cpu  # type: ignore[operator]
         status = next(s for s in receiver_status(instance) if s.kind == kind)
+        n = args.backlog
+        if kind == "webhook":
+            # The receiver runs in this process: its threads' CPU is subtracted.
+            own, side_text = cpu - side_cpu, f"receiver (threads of this process) {side_cpu / n * 1000:.2f} ms/event"
+        else:
+            own, side_text = cpu, f"consumer (a process of its own) {side_cpu / n * 1000:.2f} ms/event"
+        rabbit = "" if broker_cpu is None else f"; RabbitMQ (beam.smp) {broker_cpu / n * 1000:.2f} ms/event"
         print(
-            f"dispatcher to {kind}: {args.backlog} events in {seconds:.2f} s = {args.backlog / seconds:.0f} events/s "
-            f"(received {len(target)}, backlog left {status.backlog}); CPU of this process (dispatcher and "
-            f"receiver) {cpu / args.backlog * 1000:.2f} ms/event = {args.backlog / cpu:.0f} events per CPU-second; "
-            f"of which the {'receiver' if kind == 'webhook' else 'consumer'} {side_cpu / args.backlog * 1000:.2f} "
-            f"ms/event, so the dispatcher alone {(cpu - side_cpu) / args.backlog * 1000:.2f} ms/event = "
-            f"{args.backlog / max(cpu - side_cpu, 1e-9):.0f} events per CPU-second"
+            f"dispatcher to {kind}: {n} events in {seconds:.2f} s = {n / seconds:.0f} events/s "
+            f"(received {received()}, backlog left {status.backlog}); dispatcher CPU {own / n * 1000:.2f} ms/event "
+            f"= {n / max(own, 1e-9):.0f} events per CPU-second; {side_text}{rabbit}"
         )
+        print(f"  load after: {load()}")
     if consumer:
         consumer.stop()
+
+
+def load() -> str:
+    """The 1, 5 and 15 minute load averages."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def rabbitmq_cpu() -> float | None:
+    """CPU seconds used so far by the local RabbitMQ node (beam.smp), when /proc shows it; else None."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        name, _, rest = stat.partition(" (")[2].partition(") ")
+        if name == "beam.smp":
+            fields = rest.split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return None
 
 
 def main() -> None:

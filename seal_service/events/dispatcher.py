@@ -13,7 +13,9 @@ How a pass goes, per receiver that has events after its cursor and is due:
    node at a time delivers a receiver's events, and a node killed mid-batch loses its lease when it runs out.
 2. Read a window of the next events after the cursor. Webhooks: events of different licences (``subject``) are
    sent in parallel, those of one licence one after the other, stopping at the first that fails. The broker
-   gets them in sequence order with publisher confirms.
+   gets them in sequence order with publisher confirms, several windows in a row while the lease is held (for
+   at most ``BROKER_RELAY_SECONDS``): the next window is read while the confirms of the previous ones are on
+   their way, and each confirmed window moves the cursor (and renews the lease) in a transaction of its own.
 3. Record the outcome in one transaction, only if the lease is still ours: the cursor moves over the prefix
    that succeeded; the first failure sets the backoff (exponential with jitter) or, once the event has failed
    for the retry period, becomes a dead letter and the cursor moves past it. A 410 disables the subscription.
@@ -38,7 +40,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, or_, select, update
 
-from seal_service.events.broker import BrokerError, BrokerMessage, BrokerPublisher
+from seal_service.events.broker import BrokerError, BrokerMessage, BrokerPublisher, BrokerWindow
 from seal_service.events.outbox import on_commit_of_events
 from seal_service.events.posting import PostError, WebhookPoster
 from seal_service.events.receivers import ensure_broker_receiver, last_seq
@@ -53,6 +55,10 @@ log = logging.getLogger(__name__)
 #: Events taken per receiver and pass (the broker takes more: its confirms are awaited together per window).
 WINDOW = 200
 BROKER_WINDOW = 1000
+#: Windows published to the broker before the oldest one's confirms are waited for.
+BROKER_IN_FLIGHT = 3
+#: Longest run of broker windows per pass (other receivers wait for the pass meanwhile).
+BROKER_RELAY_SECONDS = 2.0
 #: Parallel webhook requests per receiver (different licences).
 PARALLEL = 8
 
@@ -225,29 +231,25 @@ class Dispatcher:
             session.expunge(row)
             return row
 
+    def _broker_window(self, after: int) -> list[_Event]:
+        """The next events after ``after``, each with every department it is routed to."""
+        with self._instance.sessions() as session:
+            query = select(*_COLUMNS).where(SupervisionEvent.seq > after).order_by(SupervisionEvent.seq)
+            events = session.execute(query.limit(BROKER_WINDOW))
+            found = [_Event(*e) for e in events]
+            if not found:
+                return []
+            routes: dict[int, list[str]] = {}
+            for seq, department in session.execute(
+                select(SupervisionEventRoute.seq, SupervisionEventRoute.department).where(
+                    SupervisionEventRoute.seq.between(found[0].seq, found[-1].seq)
+                )
+            ):
+                routes.setdefault(seq, []).append(department)
+        return [_Event(e.seq, e.id, e.type, e.subject, e.envelope, tuple(sorted(routes.get(e.seq, ())))) for e in found]
+
     def _window(self, row: EventReceiver) -> list[_Event]:
         with self._instance.sessions() as session:
-            if row.kind == "broker":
-                events = session.execute(
-                    select(*_COLUMNS)
-                    .where(SupervisionEvent.seq > row.cursor)
-                    .order_by(SupervisionEvent.seq)
-                    .limit(BROKER_WINDOW)
-                )
-                found = [_Event(*e) for e in events]
-                if not found:
-                    return []
-                routes: dict[int, list[str]] = {}
-                for seq, department in session.execute(
-                    select(SupervisionEventRoute.seq, SupervisionEventRoute.department).where(
-                        SupervisionEventRoute.seq.between(found[0].seq, found[-1].seq)
-                    )
-                ):
-                    routes.setdefault(seq, []).append(department)
-                return [
-                    _Event(e.seq, e.id, e.type, e.subject, e.envelope, tuple(sorted(routes.get(e.seq, ()))))
-                    for e in found
-                ]
             events = session.execute(
                 select(*_COLUMNS)
                 .join(SupervisionEventRoute, SupervisionEventRoute.seq == SupervisionEvent.seq)
@@ -259,33 +261,84 @@ class Dispatcher:
 
     def _deliver(self, row: EventReceiver) -> tuple[int, int]:
         """(2) Deliver a window and (3) record the outcome; returns (delivered, failed) counts."""
+        if row.kind == "broker":
+            return self._relay(row)
         events = self._window(row)
         if not events:
             self._finish(row, events, {})
             return 0, 0
-        outcomes = self._publish(events) if row.kind == "broker" else self._post_all(row, events)
+        outcomes = self._post_all(row, events)
         self._finish(row, events, outcomes)
         ok = sum(1 for o in outcomes.values() if o.ok)
         return ok, len(events) - ok
 
     # -- channels ---------------------------------------------------------------------------------------------
 
-    def _publish(self, events: list[_Event]) -> dict[int, _Outcome]:
-        settings = self._settings
+    def _publisher(self) -> BrokerPublisher:
         if self._broker is None:
+            settings = self._settings
             self._broker = BrokerPublisher(
                 settings.broker_url or "",
                 exchange=settings.broker_exchange,
                 timeout=settings.webhook_timeout_seconds,
                 name=f"one-seal dispatcher {self.owner}",
             )
+        return self._broker
+
+    def _relay(self, row: EventReceiver) -> tuple[int, int]:
+        """(2, 3) The broker: windows in a row, each committed once confirmed; the first failure backs off."""
+        progress = {"cursor": row.cursor, "delivered": 0}
+        lease = timedelta(seconds=self._settings.dispatcher_lease_seconds)
+
+        def read(after: int) -> BrokerWindow | None:
+            events = self._broker_window(after)
+            if not events:
+                return None
+            messages = [BrokerMessage(e.seq, e.id, e.type, e.departments, e.envelope) for e in events if e.departments]
+            return BrokerWindow(last_seq=events[-1].seq, count=len(events), messages=messages)
+
+        def commit(window: BrokerWindow) -> bool:
+            # Only while the lease is ours (as in _finish), which this renews.
+            with self._instance.writer.begin() as session:
+                changed = session.execute(  # type: ignore[attr-defined]
+                    update(EventReceiver)
+                    .where(EventReceiver.id == row.id, EventReceiver.lease_owner == self.owner)
+                    .values(
+                        cursor=window.last_seq,
+                        delivered=EventReceiver.delivered + window.count,
+                        attempts=0,
+                        failing_since=None,
+                        next_attempt_at=None,
+                        last_error=None,
+                        lease_until=self._clock() + lease,
+                    )
+                ).rowcount
+            if changed:
+                progress["cursor"] = window.last_seq
+                progress["delivered"] += window.count
+            return bool(changed)
+
+        until = time.monotonic() + min(BROKER_RELAY_SECONDS, self._settings.dispatcher_lease_seconds / 3)
         try:
-            self._broker.publish(
-                [BrokerMessage(e.seq, e.id, e.type, e.departments, e.envelope) for e in events if e.departments]
-            )
+            self._publisher().relay(read, commit, after=row.cursor, until=until, in_flight=BROKER_IN_FLIGHT)
         except BrokerError as exc:
-            return {e.seq: _Outcome(False, error=str(exc)[:500]) for e in events}
-        return {e.seq: _Outcome(True) for e in events}
+            # (3) As for a window that failed: the row as it stands after the committed windows, then the failure.
+            if progress["cursor"] != row.cursor:
+                row.cursor, row.attempts, row.failing_since = progress["cursor"], 0, None
+            pending = self._broker_window(row.cursor)[:1]
+            failure = {e.seq: _Outcome(False, error=str(exc)[:500]) for e in pending}
+            self._finish(row, pending, failure)
+            return progress["delivered"], 1
+        self._release(row)
+        return progress["delivered"], 0
+
+    def _release(self, row: EventReceiver) -> None:
+        with self._instance.writer.begin() as session:
+            session.execute(
+                update(EventReceiver)
+                .where(EventReceiver.id == row.id, EventReceiver.lease_owner == self.owner)
+                .values(lease_owner=None, lease_until=None)
+            )
 
     def _client(self) -> WebhookPoster:
         if self._http is None:
