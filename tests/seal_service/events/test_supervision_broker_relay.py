@@ -127,7 +127,7 @@ def test_a_window_refused_by_the_broker_is_not_committed() -> None:
     broker = BrokerPublisher(BROKER, exchange=f"relay-test-{secrets.token_hex(4)}", timeout=2)
     try:
         broker.publish([])  # connects and declares the exchange
-        _delete(broker._exchange_name)  # noqa: SLF001 - the test removes it behind the publisher's back
+        _delete(broker._exchange_name)  # the test removes it behind the publisher's back
         with pytest.raises(BrokerError, match="publishing failed"):
             broker.relay(outbox.read, outbox.commit, after=0, until=time.monotonic() + 60)
     finally:
