@@ -277,7 +277,7 @@ def restore_backup(settings: Settings, data: bytes, *, passphrase: str) -> Resto
     try:
         with engine.connect() as connection:
             _check_empty(settings, connection)
-        upgrade(settings.resolved_database_url)
+        upgrade(settings.resolved_database_url)  # an empty database: nothing to encrypt
         metadata = _metadata()
         with engine.connect() as connection:
             revisions = _revisions(connection)

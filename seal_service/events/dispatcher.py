@@ -44,6 +44,7 @@ from seal_service.events.broker import BrokerError, BrokerMessage, BrokerPublish
 from seal_service.events.outbox import on_commit_of_events
 from seal_service.events.posting import PostError, WebhookPoster
 from seal_service.events.receivers import ensure_broker_receiver, last_seq
+from seal_service.events.secret_box import SecretBox, SecretUnreadable
 from seal_service.events.signing import webhook_headers
 from seal_service.storage.events_models import DeadLetter, EventReceiver, SupervisionEvent, SupervisionEventRoute
 
@@ -121,6 +122,7 @@ class Dispatcher:
         self._http: WebhookPoster | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._broker: BrokerPublisher | None = None
+        self._box: SecretBox | None = None
 
     # -- running ---------------------------------------------------------------------------------------------
 
@@ -267,7 +269,15 @@ class Dispatcher:
         if not events:
             self._finish(row, events, {})
             return 0, 0
-        outcomes = self._post_all(row, events)
+        try:
+            secret = self._secret(row)
+        except SecretUnreadable as exc:
+            # Nothing can be signed: the first event fails (backoff, then dead letters) with the reason in the
+            # receiver's status, where operators look.
+            log.error("subscription %s: %s", row.id, exc.detail)
+            self._finish(row, events[:1], {events[0].seq: _Outcome(False, error=exc.detail[:500])})
+            return 0, 1
+        outcomes = self._post_all(row, events, secret)
         self._finish(row, events, outcomes)
         ok = sum(1 for o in outcomes.values() if o.ok)
         return ok, len(events) - ok
@@ -340,14 +350,19 @@ class Dispatcher:
                 .values(lease_owner=None, lease_until=None)
             )
 
+    def _secret(self, row: EventReceiver) -> str:
+        if self._box is None:
+            self._box = SecretBox(self._settings.passphrase())
+        return self._box.open(row.sealed_secret or "", receiver_id=row.id)
+
     def _client(self) -> WebhookPoster:
         if self._http is None:
             self._http = WebhookPoster(timeout=self._settings.webhook_timeout_seconds)
         return self._http
 
-    def _post(self, row: EventReceiver, event: _Event) -> _Outcome:
+    def _post(self, row: EventReceiver, event: _Event, secret: str) -> _Outcome:
         body = event.envelope.encode()
-        headers = webhook_headers(row.secret or "", event.id, timestamp=int(time.time()), body=body)
+        headers = webhook_headers(secret, event.id, timestamp=int(time.time()), body=body)
         headers["content-type"] = "application/cloudevents+json; charset=utf-8"
         try:
             status = self._client().post(row.url or "", body, headers).status
@@ -359,7 +374,7 @@ class Dispatcher:
             return _Outcome(False, gone=True, error="410 Gone: the receiver asked to stop")
         return _Outcome(False, error=f"HTTP {status}")
 
-    def _post_all(self, row: EventReceiver, events: list[_Event]) -> dict[int, _Outcome]:
+    def _post_all(self, row: EventReceiver, events: list[_Event], secret: str) -> dict[int, _Outcome]:
         # Events of one licence in order, one after the other; different licences in parallel.
         by_subject: dict[str, list[_Event]] = {}
         for e in events:
@@ -374,7 +389,7 @@ class Dispatcher:
             for e in chain:
                 if failed.is_set():
                     break
-                done[e.seq] = outcome = self._post(row, e)
+                done[e.seq] = outcome = self._post(row, e, secret)
                 if not outcome.ok:
                     failed.set()
                     break

@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from seal_service.errors import InvalidInput, NotFound
+from seal_service.events.secret_box import SecretBox
 from seal_service.events.signing import new_secret
 from seal_service.services.audit import record
 from seal_service.storage.events_models import (
@@ -97,6 +98,8 @@ def create_subscription(
         raise InvalidInput("the cursor is a sequence number >= 0", field="after")
     secret = new_secret()
     receiver_id = "wh_" + secrets.token_hex(6)
+    # Stored encrypted (a database dump alone does not give it); shown in plain to the caller once.
+    sealed = SecretBox(instance.settings.passphrase()).seal(secret, receiver_id=receiver_id)
     with instance.writer.begin() as session:
         if session.scalar(select(Authority.id).where(Authority.code == department)) is None:
             raise NotFound(f"unknown authority {department!r}", field="department")
@@ -107,7 +110,7 @@ def create_subscription(
                 kind="webhook",
                 department=department,
                 url=url,
-                secret=secret,
+                sealed_secret=sealed,
                 status="active",
                 cursor=cursor,
                 attempts=0,

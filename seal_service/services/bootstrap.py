@@ -289,7 +289,7 @@ def initialise(instance: Instance, *, at: datetime, algorithm: KeyAlgorithm | No
     report = InitReport()
     settings.resolved_home.mkdir(parents=True, exist_ok=True)
     settings.assets_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.resolved_database_url)
+    upgrade(settings.resolved_database_url, passphrase=settings.passphrase())
     catalogue = instance.catalogue
     try:
         with instance.writer.begin() as session:

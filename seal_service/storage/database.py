@@ -72,12 +72,17 @@ def writer_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine.execution_options(seal_writer=True), expire_on_commit=False)
 
 
-def upgrade(url: str) -> None:
-    """Bring the database at ``url`` to the newest migration."""
+def upgrade(url: str, *, passphrase: bytes | None = None) -> None:
+    """Bring the database at ``url`` to the newest migration.
+
+    ``passphrase``: the instance's key passphrase, for migrations that encrypt existing values with it (webhook
+    secrets, ``0006_webhook_secrets``); one that finds such values without it refuses to run.
+    """
     from alembic import command
     from alembic.config import Config
 
     config = Config()
+    config.attributes["key_passphrase"] = passphrase
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
     # "heads": feature areas add their migrations as branches off a common base; all of them apply.

@@ -66,8 +66,9 @@ class EventReceiver(Base):
     department: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     """The subscribing department (None for the broker: it carries every department's events)."""
     url: Mapped[str] = mapped_column(String(2000))
-    secret: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    """The Standard Webhooks ``whsec_...`` secret (needed to sign; shown to the department once)."""
+    sealed_secret: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    """The Standard Webhooks ``whsec_...`` secret (needed to sign; shown to the department once), encrypted under
+    the instance's key passphrase (:mod:`seal_service.events.secret_box`); None for the broker."""
     status: Mapped[str] = mapped_column(String(20), default="active")
     """``active`` or ``disabled``."""
     status_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
