@@ -10,8 +10,9 @@ Example::
 
 Only the department that supervises the licence's item (effective catalogue, now) may file about it. A resolution
 that suspends or revokes goes through the licence-status path every other status change takes
-(:func:`seal_service.services.sealing.change_licence_status`: audited, with its own event); the resolution itself
-is then recorded, audited and sent back to the department as ``finding.resolved``.
+(:func:`seal_service.services.sealing.apply_licence_status`: audited, with its own event and log entry), in the
+same transaction as the resolution itself, its audit entry and the ``finding.resolved`` event back to the
+department: all of them commit, or none does.
 """
 
 from __future__ import annotations
@@ -253,7 +254,7 @@ def resolve_finding(
     instance: Instance, finding_id: str, *, action: str, reason: str, at: datetime, actor: str
 ) -> FindingView:
     """Resolve an open finding: suspend or revoke the licence (the usual status path), or no action with a reason."""
-    from seal_service.services.sealing import LicenceAction, change_licence_status
+    from seal_service.services.sealing import LicenceAction, apply_licence_status
 
     try:
         resolution = Resolution(action)
@@ -262,37 +263,30 @@ def resolve_finding(
     reason = reason.strip()
     if not reason or len(reason) > 500:
         raise InvalidInput("a reason of 1 to 500 characters is required", field="reason")
-    with instance.sessions() as session:
-        row = session.get(Finding, finding_id)
+    with instance.writer.begin() as session:
+        row = session.scalars(select(Finding).where(Finding.id == finding_id).with_for_update()).first()
         if row is None:
             raise NotFound(f"unknown finding {finding_id!r}", field="finding")
         if row.status != "open":
             raise StateConflict(f"finding {finding_id} is already resolved ({row.resolution})")
         licence = session.get(Licence, row.licence_id)
         assert licence is not None
-        current = LicenceStatus(licence.status)
-    target = _TARGET.get(resolution)
-    # A licence already in the target state (an earlier attempt that stopped halfway) is not changed twice.
-    if target is not None and current is not target:
-        change_licence_status(
-            instance,
-            row.licence_id,
-            action=LicenceAction(resolution.value),
-            reason=f"finding {finding_id}: {reason}",
-            authority_id=None,
-            actor=actor,
-            at=at,
-        )
-    with instance.writer.begin() as session:
-        row = session.scalars(select(Finding).where(Finding.id == finding_id).with_for_update()).one()
-        if row.status != "open":
-            raise StateConflict(f"finding {finding_id} is already resolved ({row.resolution})")
+        target = _TARGET.get(resolution)
+        # A licence already in the target state (suspended by another path meanwhile) is not changed twice.
+        if target is not None and LicenceStatus(licence.status) is not target:
+            apply_licence_status(
+                session,
+                instance,
+                licence,
+                action=LicenceAction(resolution.value),
+                reason=f"finding {finding_id}: {reason}",
+                actor=actor,
+                at=at,
+            )
         row.status, row.resolution, row.resolution_reason = "resolved", resolution.value, reason
         row.resolved_at, row.resolved_by = at, actor
         session.flush()
         view = _view(session, row)
-        licence = session.get(Licence, row.licence_id)
-        assert licence is not None
         record(
             session,
             at=at,

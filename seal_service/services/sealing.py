@@ -395,7 +395,6 @@ def change_licence_status(
     reason = reason.strip()
     if not reason or len(reason) > 500:
         raise InvalidInput("a reason of 1 to 500 characters is required", field="reason")
-    allowed_from, target = _TRANSITIONS[action]
     with instance.writer.begin() as session:
         licence = session.get(Licence, licence_id)
         if licence is None:
@@ -403,32 +402,49 @@ def change_licence_status(
         if authority_id is not None and licence.authority_id != authority_id:
             # Same answer as an unknown id: one authority's system cannot probe another's licences.
             raise NotFound(f"unknown licence {licence_id!r}")
-        if LicenceStatus(licence.status) not in allowed_from:
-            done = _DONE.get(action, f"{action.value}d")
-            raise InvalidDocumentState(f"a {licence.status} licence cannot be {done}")
-        licence.status = target.value
-        licence.status_reason = reason
-        licence.status_changed_at = at
-        record(
-            session,
-            at=at,
-            actor=actor,
-            action=f"licence.{action.value}",
-            seal_id=licence.seal_id,
-            licence_id=licence.id,
-            details={"status": target.value},
-        )
-        licence_event(session, instance, licence, _STATUS_EVENTS[action], at=at, extra={"reason": reason})
-        log_licence_status(
-            session,
-            instance.settings,
-            licence_id=licence.id,
-            action=action.value,
-            authority=licence.authority.code,
-            at=at,
-        )
-        session.flush()
+        apply_licence_status(session, instance, licence, action=action, reason=reason, actor=actor, at=at)
         return licence
+
+
+def apply_licence_status(
+    session: Session,
+    instance: Instance,
+    licence: Licence,
+    *,
+    action: LicenceAction,
+    reason: str,
+    actor: str,
+    at: datetime,
+) -> None:
+    """The status change of :func:`change_licence_status` inside the caller's transaction: the new status, its
+    audit entry, its supervision event and its issuance-log entry (the caller commits them together, with whatever
+    else it records, or none of them). ``reason`` is already checked."""
+    allowed_from, target = _TRANSITIONS[action]
+    if LicenceStatus(licence.status) not in allowed_from:
+        done = _DONE.get(action, f"{action.value}d")
+        raise InvalidDocumentState(f"a {licence.status} licence cannot be {done}")
+    licence.status = target.value
+    licence.status_reason = reason
+    licence.status_changed_at = at
+    record(
+        session,
+        at=at,
+        actor=actor,
+        action=f"licence.{action.value}",
+        seal_id=licence.seal_id,
+        licence_id=licence.id,
+        details={"status": target.value},
+    )
+    licence_event(session, instance, licence, _STATUS_EVENTS[action], at=at, extra={"reason": reason})
+    log_licence_status(
+        session,
+        instance.settings,
+        licence_id=licence.id,
+        action=action.value,
+        authority=licence.authority.code,
+        at=at,
+    )
+    session.flush()
 
 
 class InvalidDocumentState(SealServiceError):

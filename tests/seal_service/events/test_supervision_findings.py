@@ -230,3 +230,95 @@ def test_bad_queue_requests_name_the_field(sup_instance, client, method, path, b
     assert 400 <= response.status_code < 500
     problem = response.json()
     assert problem.get("field") == field or problem.get("errors", [{}])[0].get("field") == field, problem
+
+
+def _resolution_state(instance, licence_id: str, finding_id: str) -> tuple[object, ...]:  # type: ignore[no-untyped-def]
+    """Everything a resolution with an action writes: the licence's status, the finding's, the audit entries, the
+    events and the issuance-log entries of the licence."""
+    from seal_service.storage.log_models import LogEntryRecord, LogPending
+    from seal_service.storage.models import Licence
+
+    with instance.sessions() as session:
+        log = sum(
+            int(session.scalar(select(func.count()).select_from(m).where(m.licence_id == licence_id)) or 0)
+            for m in (LogPending, LogEntryRecord)
+        )
+        audits = int(
+            session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.licence_id == licence_id)) or 0
+        )
+        return (
+            session.get(Licence, licence_id).status,
+            session.get(Finding, finding_id).status,
+            audits,
+            [e["type"] for e in _events_of(instance, licence_id)],
+            log,
+        )
+
+
+def _break(target: object, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_a: object, **_k: object) -> None:
+        raise RuntimeError(f"{name} failed (injected)")
+
+    monkeypatch.setattr(target, name, broken)
+
+
+@pytest.mark.parametrize(
+    "point",
+    [
+        "the commit",
+        "the licence's status event",
+        "the licence's issuance-log entry",
+        "the resolution's audit entry",
+        "the finding.resolved event",
+    ],
+)
+def test_a_resolution_with_an_action_commits_whole_or_not_at_all(sup_instance, licence_pdf, monkeypatch, point) -> None:  # type: ignore[no-untyped-def]
+    import seal_service.events.findings as findings
+    import seal_service.events.outbox as outbox
+    import seal_service.services.sealing as sealing
+    from seal_service.events.findings import file_finding, resolve_finding
+    from tests.seal_service.events.test_supervision_outbox import _FailCommit
+
+    licence_id = _licence(sup_instance, licence_pdf)
+    finding = file_finding(
+        sup_instance,
+        department="jc-market",
+        licence_id=licence_id,
+        kind="suspension-recommended",
+        text="无证经营",
+        at=datetime.now(UTC),
+        actor="t",
+    )
+    before = _resolution_state(sup_instance, licence_id, finding.id)
+    assert before[:2] == ("valid", "open")
+
+    def resolve() -> None:
+        at = datetime.now(UTC)
+        resolve_finding(sup_instance, finding.id, action="suspend", reason="责令停业整改", at=at, actor="t")
+
+    with monkeypatch.context() as patch:
+        failing = _FailCommit() if point == "the commit" else None
+        if point == "the licence's status event":
+            _break(outbox, "emit", patch)  # licence_event's emit (findings holds its own reference)
+        elif point == "the licence's issuance-log entry":
+            _break(sealing, "log_licence_status", patch)
+        elif point == "the resolution's audit entry":
+            _break(findings, "record", patch)
+        elif point == "the finding.resolved event":
+            _break(findings, "emit", patch)
+        if failing is not None:
+            failing.__enter__()
+        try:
+            with pytest.raises(RuntimeError, match="injected"):
+                resolve()
+        finally:
+            if failing is not None:
+                failing.__exit__()
+    # Nothing of it stayed: not the suspension, nor its audit entry, event or log entry, nor the resolution.
+    assert _resolution_state(sup_instance, licence_id, finding.id) == before
+    resolve()
+    status, finding_status, audits, events, log = _resolution_state(sup_instance, licence_id, finding.id)
+    assert (status, finding_status) == ("suspended", "resolved")
+    assert audits == before[2] + 2  # licence.suspend and finding.resolve
+    assert events == [*before[3], "cn.gov.approval.licence.suspended", "cn.gov.approval.finding.resolved"]
+    assert log == before[4] + 1
