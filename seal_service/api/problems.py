@@ -43,7 +43,10 @@ def install(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
             {
-                "field": ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path")),
+                # A body that is not JSON at all has its character offset as location: the field is the body.
+                "field": "body"
+                if e.get("type") == "json_invalid"
+                else ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path")),
                 "message": e.get("msg"),
             }
             for e in exc.errors()

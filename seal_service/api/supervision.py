@@ -64,6 +64,9 @@ supervision = APIRouter(prefix="/v1/supervision", tags=["supervision"])
 
 SupervisorDep = Annotated[Caller, Depends(require_role(Role.SUPERVISOR))]
 
+#: The largest cursor (a BIGINT); larger numbers are refused as input, not sent to the database.
+MAX_SEQ = 2**63 - 1
+
 #: How often a waiting feed request looks again (events of other processes; this process wakes it at once).
 _POLL_SECONDS = 0.2
 
@@ -78,7 +81,9 @@ def _department(caller: Caller) -> str:
 async def events(
     instance: InstanceDep,
     caller: SupervisorDep,
-    after: Annotated[int, Query(ge=0, description="Sequence number of the last event already read (0 = start).")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_SEQ, description="Sequence number of the last event already read (0 = start).")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Most events to return.")] = 100,
     wait: Annotated[float, Query(ge=0, le=60, description="Seconds to wait for an event when there is none.")] = 0,
 ) -> Response:
@@ -218,7 +223,9 @@ class SubscriptionIn(BaseModel):
 
     department: str = Field(min_length=1, max_length=64)
     url: str = Field(min_length=1, max_length=2000)
-    after: int | None = Field(default=None, ge=0, description="Deliver events after this cursor (default: newest).")
+    after: int | None = Field(
+        default=None, ge=0, le=MAX_SEQ, description="Deliver events after this cursor (default: newest)."
+    )
 
 
 class SubscriptionCreated(BaseModel):
@@ -255,7 +262,7 @@ class ReplayIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    after: int = Field(ge=0)
+    after: int = Field(ge=0, le=MAX_SEQ)
 
 
 class DisableIn(BaseModel):

@@ -79,11 +79,14 @@ class WebhookPoster:
 
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> Answer:
         """POST ``body``; the answer's status, or :class:`PostError`."""
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+        except ValueError as exc:  # a malformed host or a port out of range
+            raise PostError(f"not a usable URL: {url!r}: {exc}") from exc
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https") or not parts.hostname:
             raise PostError(f"not an http(s) URL: {url!r}")
-        port = parts.port or (443 if scheme == "https" else 80)
         key = (scheme, parts.hostname, port)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         sent = {"user-agent": self._user_agent, "content-length": str(len(body)), **headers}

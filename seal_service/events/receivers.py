@@ -78,9 +78,15 @@ class ReceiverStatus:
 
 def _check_url(url: str) -> str:
     url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname or len(url) > 2000:
-        raise InvalidInput("the URL must be an absolute http(s) URL of at most 2000 characters", field="url")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range, which the poster would meet later
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("https", "http") or not parts.hostname or len(url) > 2000:
+        raise InvalidInput(
+            "the URL must be an absolute http(s) URL (valid host and port) of at most 2000 characters", field="url"
+        )
     return url
 
 
@@ -103,7 +109,10 @@ def create_subscription(
     with instance.writer.begin() as session:
         if session.scalar(select(Authority.id).where(Authority.code == department)) is None:
             raise NotFound(f"unknown authority {department!r}", field="department")
-        cursor = last_seq(session) if after is None else after
+        newest = last_seq(session)
+        if after is not None and after > newest:
+            raise InvalidInput(f"there is no event {after} yet (the newest is {newest})", field="after")
+        cursor = newest if after is None else after
         session.add(
             EventReceiver(
                 id=receiver_id,

@@ -240,11 +240,21 @@ def test_the_admin_api_manages_subscriptions(fast) -> None:  # type: ignore[no-u
     for bad, field in [
         ({**body, "url": "ftp://x"}, "url"),
         ({**body, "url": "not a url"}, "url"),
+        ({**body, "url": "http://[::1"}, "url"),  # a malformed IPv6 host (was a 500)
+        ({**body, "url": "https://x.example:99999/h"}, "url"),  # a port out of range (the poster would fail on it)
+        ({**body, "after": 10**9}, "after"),  # no such event yet
+        ({**body, "after": 10**30}, "after"),  # beyond a BIGINT (was a 500)
+        ("not json", "body"),
         ({**body, "department": "nowhere"}, "department"),
         ({**body, "after": -1}, "after"),
         ({"department": "jc-housing"}, "url"),
     ]:
-        response = client.post("/v1/admin/subscriptions", json=bad, headers=operator)
+        if isinstance(bad, str):
+            response = client.post(
+                "/v1/admin/subscriptions", content=bad, headers={**operator, "content-type": "application/json"}
+            )
+        else:
+            response = client.post("/v1/admin/subscriptions", json=bad, headers=operator)
         assert 400 <= response.status_code < 500
         problem = response.json()
         assert problem.get("field") == field or problem.get("errors", [{}])[0].get("field") == field, problem
