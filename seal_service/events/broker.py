@@ -16,9 +16,10 @@ every window before it were confirmed.
 Why the publish frames are encoded here: aiormq's ``basic_publish`` costs a task, a lock round, three pamqp
 marshalling calls and a socket write per message, which was most of the dispatcher's CPU per event. A window's
 messages are encoded here (AMQP 0-9-1 ``basic.publish``, content header, body frames; ``tests`` compare the bytes
-with pamqp's) and handed to the connection's writer as one write; each message still gets its confirmation
-future from the channel (so a nack, or the channel or connection closing, fails the window as before), and
-RabbitMQ keeps the order of messages published on one channel.
+with pamqp's) and handed to the connection's writer as one write. The confirms are kept here too
+(:class:`_Confirms`: a nack, or the channel or connection closing, fails the window as before): aiormq's handler
+looks through every outstanding confirm on each ack frame, which with a few thousand in flight cost more than the
+publishing. RabbitMQ keeps the order of messages published on one channel.
 """
 
 from __future__ import annotations
@@ -133,6 +134,68 @@ def encode_publish(
     ]
 
 
+def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
+    future.set_exception(error)
+    # Marked as retrieved: the windows after a failed one are given up without awaiting each of their futures
+    # (publishing reads the exception of those it waits for).
+    future.exception()
+
+
+class _Confirms:
+    """The publisher confirms of one channel: a future per delivery tag, settled by the broker's ``basic.ack`` /
+    ``basic.nack`` frames in tag order (``multiple`` settles every tag up to the one named), all failed when the
+    channel closes. Installed as the aiormq channel's confirm handler, which only this publisher uses."""
+
+    def __init__(self, channel: Any) -> None:
+        self._pending: deque[tuple[int, asyncio.Future[Any]]] = deque()
+        self._error: BaseException | None = None
+        self.next_tag = channel.delivery_tag + 1
+        channel._on_confirm_frame = self._on_frame  # the channel's reader calls it for every ack and nack
+        channel.closing.add_done_callback(self._on_close)
+
+    def expect(self) -> asyncio.Future[Any]:
+        """The future of the next published message (its delivery tag is the next number)."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if self._error is not None:
+            _fail(future, self._error)
+        else:
+            self._pending.append((self.next_tag, future))
+        self.next_tag += 1
+        return future
+
+    async def _on_frame(self, frame: Any) -> None:
+        tag, ack = frame.delivery_tag, isinstance(frame, aiormq.spec.Basic.Ack)
+        if getattr(frame, "multiple", False):
+            while self._pending and self._pending[0][0] <= tag:
+                self._settle(self._pending.popleft()[1], frame, ack)
+            return
+        if self._pending and self._pending[0][0] == tag:
+            self._settle(self._pending.popleft()[1], frame, ack)
+            return
+        for i, (pending_tag, future) in enumerate(self._pending):  # out of order: rare
+            if pending_tag == tag:
+                del self._pending[i]
+                self._settle(future, frame, ack)
+                return
+
+    @staticmethod
+    def _settle(future: asyncio.Future[Any], frame: Any, ack: bool) -> None:
+        if future.done():
+            return
+        if ack:
+            future.set_result(frame)
+        else:
+            _fail(future, aiormq.exceptions.DeliveryError(None, frame))
+
+    def _on_close(self, closing: asyncio.Future[Any]) -> None:
+        error = None if closing.cancelled() else closing.exception()
+        self._error = error or aiormq.exceptions.ChannelInvalidStateError("the channel closed")
+        while self._pending:
+            future = self._pending.popleft()[1]
+            if not future.done():
+                _fail(future, self._error)
+
+
 class BrokerPublisher:
     """A confirmed-publishing channel to one exchange (declared durable on connect); used from one thread."""
 
@@ -144,6 +207,7 @@ class BrokerPublisher:
         self._loop = asyncio.new_event_loop()
         self._connection: Any = None
         self._channel: Any = None
+        self._confirms: _Confirms | None = None
         self._database: ThreadPoolExecutor | None = None
 
     def __enter__(self) -> BrokerPublisher:
@@ -171,12 +235,15 @@ class BrokerPublisher:
             raise BrokerError(f"cannot reach the broker: {type(exc).__name__}: {exc}") from exc
         # Publishing goes to the underlying aiormq channel (see the module's docstring).
         self._channel = await channel.get_underlay_channel()
+        self._confirms = _Confirms(self._channel)
         return self._channel
 
     async def _send(self, channel: Any, messages: Sequence[BrokerMessage]) -> list[asyncio.Future[Any]]:
         """Write every message to every department in one write; the confirmation futures, in order."""
         confirms: list[asyncio.Future[Any]] = []
         frames: list[bytes] = []
+        tracker = self._confirms
+        assert tracker is not None
         async with channel.lock:
             for message in messages:
                 keys = [routing_key(d, message.type) for d in message.departments]
@@ -188,12 +255,10 @@ class BrokerPublisher:
                     max_body=channel.max_content_size,
                 )
                 for _key in keys:
-                    # The broker numbers a confirm-mode channel's publishes 1, 2, 3...; the channel resolves the
-                    # future of each number when its ack (or nack, or the channel's closing) arrives.
+                    # The broker numbers a confirm-mode channel's publishes 1, 2, 3...: the next future is the
+                    # next number's. (aiormq's own counter is kept in step, for anything else it does.)
                     channel.delivery_tag += 1
-                    confirm = channel.create_future()
-                    channel.confirmations[channel.delivery_tag] = confirm
-                    confirms.append(confirm)
+                    confirms.append(tracker.expect())
             if frames:
                 await channel.write_queue.put(ChannelFrame(payload=b"".join(frames), should_close=False))
         return confirms
@@ -301,7 +366,7 @@ class BrokerPublisher:
         return int(self._run(self._relay(read, commit, after=after, until=until, in_flight=max(1, in_flight))))
 
     async def _close(self) -> None:
-        connection, self._connection, self._channel = self._connection, None, None
+        connection, self._connection, self._channel, self._confirms = self._connection, None, None, None
         if connection is not None and not connection.is_closed:
             # Closing a broken connection may fail; there is nothing more to do then.
             with contextlib.suppress(Exception):

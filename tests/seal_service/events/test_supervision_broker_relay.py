@@ -139,3 +139,28 @@ def _delete(exchange: str) -> None:
     connection = pika.BlockingConnection(pika.URLParameters(BROKER))
     connection.channel().exchange_delete(exchange)
     connection.close()
+
+
+@needs_broker
+def test_a_nack_fails_the_window_and_nothing_after_it_is_committed() -> None:
+    # A queue that holds one message and rejects further publishes: RabbitMQ nacks them (publisher confirms).
+    exchange = f"relay-test-{secrets.token_hex(4)}"
+    connection = pika.BlockingConnection(pika.URLParameters(BROKER))
+    channel = connection.channel()
+    channel.exchange_declare(exchange=exchange, exchange_type="topic", durable=True)
+    queue = channel.queue_declare(
+        queue="", exclusive=True, arguments={"x-max-length": 1, "x-overflow": "reject-publish"}
+    ).method.queue
+    channel.queue_bind(queue=queue, exchange=exchange, routing_key="jc-market.#")
+    outbox = _Outbox(last=300, size=100)
+    try:
+        with BrokerPublisher(BROKER, exchange=exchange, timeout=5) as broker:
+            with pytest.raises(BrokerError, match="did not confirm"):
+                broker.relay(outbox.read, outbox.commit, after=0, until=time.monotonic() + 60)
+            # The publisher reconnects afterwards, and publishes what the queue takes.
+            channel.queue_purge(queue)
+            broker.publish([_message(1, 5)])
+    finally:
+        connection.close()
+        _delete(exchange)
+    assert outbox.commits == []
