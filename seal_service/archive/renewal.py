@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -46,6 +47,7 @@ from pyhanko.sign.validation.dss import DocumentSecurityStore
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from seal_service.archive.fast_revision import build_renewal_revision
 from seal_service.archive.horizon import NewestTimestamp, NotRenewable, newest_timestamp, timestamp_expiry
 from seal_service.errors import StateConflict
 from seal_service.events.outbox import EventType, emit, event_source, licence_data, licence_routes
@@ -90,6 +92,9 @@ class RenewedPdf:
     """When the new time-stamp's TSA certificate expires: the next renewal is due before that."""
     tsa_serial: str
     previous_verifiable_until: datetime
+    built_by: str = "direct"
+    """How the revision was written: ``direct`` (:mod:`seal_service.archive.fast_revision`, the service's own
+    layout) or ``pyhanko`` (any other shape)."""
 
 
 class RenewalOutcomeKind(StrEnum):
@@ -163,8 +168,10 @@ class ArchiveRenewer:
     the database stays the same; the CRLs are produced once per ``at``.
     """
 
-    def __init__(self, instance: Instance) -> None:
+    def __init__(self, instance: Instance, *, fast: bool = True) -> None:
+        """``fast=False``: every revision through pyHanko (the differential tests compare both)."""
         self._instance = instance
+        self.fast = fast
         self._lock = threading.Lock()
         self._authority: tuple[str, TimestampAuthority, x509.Certificate, bool] | None = None
         self._authority_checked_at: float | None = None
@@ -224,7 +231,6 @@ class ArchiveRenewer:
         # (1) The newest document time-stamp.
         last = newest if newest is not None else newest_timestamp(pdf)
         try:
-            writer = IncrementalPdfFileWriter(BytesIO(pdf), strict=False)
             previous_until, last_tsa = timestamp_expiry(last)
             token_certs = list(last.token["certificates"])
         except NotRenewable:
@@ -239,15 +245,36 @@ class ArchiveRenewer:
         # (2) Its validation data into the DSS (fresh asn1crypto objects: they are not thread-safe).
         root = asn1_x509.Certificate.load(_der(self._instance.pki.certificate(PkiRole.ROOT)))
         certs = [last_tsa, *(c.chosen for c in token_certs if c.name == "certificate"), root]
-        DocumentSecurityStore.supply_dss_in_writer(
-            writer, None, certs=certs, crls=[asn1_crl.CertificateList.load(der) for der in crls]
-        )
-        # (3) A document time-stamp over all of it, from the current TSA key.
-        stamper = PdfTimeStamper(
-            InProcessTimeStamper(authority, clock=lambda: at), field_name=f"{RENEWAL_FIELD_PREFIX}{last.count + 1}"
-        )
-        out = stamper.timestamp_pdf(writer, md_algorithm="sha256", bytes_reserved=12288 if is_rsa else 8192)
-        data = out.getvalue()
+        field_name = f"{RENEWAL_FIELD_PREFIX}{last.count + 1}"
+        reserved = 12288 if is_rsa else 8192
+        # (3) A document time-stamp over all of it, from the current TSA key: written directly for the service's
+        # own layout (fast_revision.py), through pyHanko for any other shape.
+        fast = None
+        if self.fast:
+            fast = build_renewal_revision(
+                pdf,
+                field_name=field_name,
+                certs=[c.dump() for c in certs],
+                crls=list(crls),
+                token=lambda digest: authority.token(
+                    message_imprint=digest, hash_algorithm="sha256", nonce=secrets.randbits(63), at=at
+                ).dump(),
+                at=at,
+                reserved_hex=reserved,
+            )
+        if fast is not None:
+            data, built_by = fast, "direct"
+        else:
+            try:
+                writer = IncrementalPdfFileWriter(BytesIO(pdf), strict=False)
+            except Exception as exc:
+                raise NotRenewable(f"the stored PDF cannot be read: {type(exc).__name__}: {exc}") from None
+            DocumentSecurityStore.supply_dss_in_writer(
+                writer, None, certs=certs, crls=[asn1_crl.CertificateList.load(der) for der in crls]
+            )
+            stamper = PdfTimeStamper(InProcessTimeStamper(authority, clock=lambda: at), field_name=field_name)
+            out = stamper.timestamp_pdf(writer, md_algorithm="sha256", bytes_reserved=reserved)
+            data, built_by = out.getvalue(), "pyhanko"
         return RenewedPdf(
             pdf=data,
             sha256=hashlib.sha256(data).hexdigest(),
@@ -255,6 +282,7 @@ class ArchiveRenewer:
             verifiable_until=tsa_cert.not_valid_after_utc,
             tsa_serial=serial,
             previous_verifiable_until=previous_until,
+            built_by=built_by,
         )
 
 
