@@ -57,7 +57,15 @@ _WS = b"\x00\t\n\x0c\r "
 _TAIL = re.compile(rb"startxref\s+(\d+)\s+%%EOF\s*\Z")
 _OBJ_HEADER = re.compile(rb"\s*(\d+)\s+(\d+)\s+obj\b\s*")
 _XREF_SUBSECTION = re.compile(rb"(\d+)\s+(\d+)\s*\r?\n")
-_XREF_ENTRY = re.compile(rb"(\d{10}) (\d{5}) ([nf])")
+_XREF_ENTRIES = re.compile(rb"(?:\d{10} \d{5} [nf](?: \r| \n|\r\n))*")
+_PLAIN_STREAM = re.compile(rb"<<\s*/Length\s+(\d+)\s*>>\s*stream\r?\n")
+_END_STREAM = re.compile(rb"\r?\n?endstream")
+#: A field's name written as a plain literal string (no escapes, no parentheses inside), and any /T key at all.
+_PLAIN_T = re.compile(rb"/T\s*\(([^()\\]*)\)")
+_ANY_T = re.compile(rb"/T(?=[\s(<\[/])")
+_BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]")
+_DOC_TIMESTAMP = re.compile(rb"/Type\s*/DocTimeStamp(?=[\s/>])")
+_RFC3161 = re.compile(rb"/SubFilter\s*/ETSI\.RFC3161(?=[\s/>])")
 _MODIFY_DATE = re.compile(rb'xmp:ModifyDate="[^"]*"')
 _DSS_KEYS = {"/Type", "/Certs", "/OCSPs", "/CRLs"}
 #: Width of each number in the /ByteRange placeholder: room for files up to 10 GB.
@@ -66,20 +74,6 @@ _BR_WIDTH = 10
 
 class _Unrecognised(Exception):
     """Internal: the file is not of the shape this module writes for; the caller falls back to pyHanko."""
-
-
-@dataclass
-class _Xref:
-    """Where each object's newest version lies (objects in object streams are not needed here and refuse)."""
-
-    offsets: dict[int, tuple[int, int]]
-    """object number -> (offset, generation), newest section first wins."""
-    compressed: set[int]
-    trailer: dict[str, Any]
-    """The newest trailer's entries (raw)."""
-    stream: bool
-    """Whether the newest section is a cross-reference stream."""
-    startxref: int
 
 
 def _raw(mapping: Any, key: str) -> Any:
@@ -107,61 +101,95 @@ def _dump(value: Any) -> bytes:
 
 class _Reader:
     """Objects of one PDF read at the offsets its cross-reference sections give (pyHanko's object parser, none
-    of its document model)."""
+    of its document model). Sections are read newest first and only as far back as an object asked for needs."""
 
     def __init__(self, data: bytes) -> None:
         self.data = data
         self.stream = BytesIO(data)
-        self.xref = self._read_xref()
+        tail = _TAIL.search(data, max(0, len(data) - 64))
+        if tail is None:
+            raise _Unrecognised("the file does not end with startxref and %%EOF")
+        self.startxref = int(tail.group(1))
+        self.offsets: dict[int, tuple[int, int]] = {}
+        """object number -> (offset, generation) of its newest version; (-1, -1) when freed."""
+        self.compressed: set[int] = set()
+        """objects whose newest version lies in an object stream (refused: not needed for our files)."""
+        self._next: int | None = self.startxref
+        self._seen: set[int] = set()
+        self.stream_style = not data.startswith(b"xref", self.startxref)
+        """Whether the newest section is a cross-reference stream."""
+        self.trailer = self._read_section()
+        """The newest trailer's entries (raw)."""
 
-    def _object_at(self, offset: int, number: int | None = None) -> tuple[int, Any]:
+    def _read_section(self) -> dict[str, Any]:
+        position = self._next
+        assert position is not None
+        if position in self._seen or position >= len(self.data):
+            raise _Unrecognised("a cross-reference /Prev loop or an offset past the end")
+        self._seen.add(position)
+        if self.data.startswith(b"xref", position):
+            trailer = self._read_table(position, self.offsets)
+            if "/XRefStm" in trailer:
+                raise _Unrecognised("a hybrid cross-reference (/XRefStm)")
+        else:
+            trailer = self._read_stream(position, self.offsets, self.compressed)
+        prev = trailer.get("/Prev")
+        if prev is not None and not isinstance(prev, generic.NumberObject):
+            raise _Unrecognised("/Prev is not a number")
+        self._next = None if prev is None else int(prev)
+        return trailer
+
+    def _where(self, number: int) -> int:
+        while number not in self.offsets and number not in self.compressed and self._next is not None:
+            self._read_section()
+        if number in self.compressed:
+            raise _Unrecognised(f"object {number} lies in an object stream")
+        where = self.offsets.get(number)
+        if where is None or where[1] != 0:
+            raise _Unrecognised(f"object {number} is not in use")
+        return where[0]
+
+    def _header(self, number: int) -> int:
+        """Where object ``number``'s body starts."""
+        offset = self._where(number)
         header = _OBJ_HEADER.match(self.data, offset)
-        if header is None or (number is not None and int(header.group(1)) != number) or header.group(2) != b"0":
+        if header is None or int(header.group(1)) != number or header.group(2) != b"0":
             raise _Unrecognised(f"no object {number} at offset {offset}")
+        return header.end()
+
+    def _object_at(self, offset: int) -> Any:
+        header = _OBJ_HEADER.match(self.data, offset)
+        if header is None or header.group(2) != b"0":
+            raise _Unrecognised(f"no object at offset {offset}")
         self.stream.seek(header.end())
-        found = int(header.group(1))
-        return found, generic.read_object(self.stream, generic.Reference(found, 0, None))
+        return generic.read_object(self.stream, generic.Reference(int(header.group(1)), 0, None))
 
     def get(self, number: int) -> Any:
         """Object ``number`` (generation 0) as pyHanko parses it."""
-        if number in self.xref.compressed:
-            raise _Unrecognised(f"object {number} lies in an object stream")
-        where = self.xref.offsets.get(number)
-        if where is None or where[1] != 0:
-            raise _Unrecognised(f"object {number} is not in use")
-        return self._object_at(where[0], number)[1]
+        self.stream.seek(self._header(number))
+        return generic.read_object(self.stream, generic.Reference(number, 0, None))
 
-    def _read_xref(self) -> _Xref:
-        tail = _TAIL.search(self.data, max(0, len(self.data) - 64))
-        if tail is None:
-            raise _Unrecognised("the file does not end with startxref and %%EOF")
-        start = int(tail.group(1))
-        offsets: dict[int, tuple[int, int]] = {}
-        compressed: set[int] = set()
-        newest: dict[str, Any] | None = None
-        stream_style = False
-        position: int | None = start
-        seen: set[int] = set()
-        while position is not None:
-            if position in seen or position >= len(self.data):
-                raise _Unrecognised("a cross-reference /Prev loop or an offset past the end")
-            seen.add(position)
-            if self.data.startswith(b"xref", position):
-                trailer = self._read_table(position, offsets)
-                if "/XRefStm" in trailer:
-                    raise _Unrecognised("a hybrid cross-reference (/XRefStm)")
-                is_stream = False
-            else:
-                trailer = self._read_stream(position, offsets, compressed)
-                is_stream = True
-            if newest is None:
-                newest, stream_style = trailer, is_stream
-            prev = trailer.get("/Prev")
-            position = int(prev) if isinstance(prev, generic.NumberObject) else None
-            if prev is not None and position is None:
-                raise _Unrecognised("/Prev is not a number")
-        assert newest is not None
-        return _Xref(offsets, compressed, newest, stream_style, start)
+    def body(self, number: int) -> bytes:
+        """The bytes of object ``number`` between ``obj`` and the next ``endobj`` (for cheap textual checks)."""
+        start = self._header(number)
+        end = self.data.find(b"endobj", start)
+        if end < 0:
+            raise _Unrecognised(f"object {number} has no endobj")
+        return self.data[start:end]
+
+    def stream_data(self, number: int) -> bytes:
+        """The decoded data of stream ``number``; a plain ``<< /Length N >>`` stream is sliced from the bytes."""
+        start = self._header(number)
+        plain = _PLAIN_STREAM.match(self.data, start)
+        if plain is not None:
+            begin = plain.end()
+            end = begin + int(plain.group(1))
+            if _END_STREAM.match(self.data, end):
+                return self.data[begin:end]
+        stream = self.get(number)
+        if not isinstance(stream, generic.StreamObject):
+            raise _Unrecognised(f"object {number} is not a stream")
+        return bytes(stream.data)
 
     def _read_table(self, position: int, offsets: dict[int, tuple[int, int]]) -> dict[str, Any]:
         at = position + 4
@@ -175,13 +203,14 @@ class _Reader:
                 raise _Unrecognised("a cross-reference table of another form")
             first, count = int(sub.group(1)), int(sub.group(2))
             at = sub.end()
+            block = self.data[at : at + 20 * count]
+            if _XREF_ENTRIES.fullmatch(block) is None:
+                raise _Unrecognised("a cross-reference entry of another form")
+            at += 20 * count
             for n in range(count):
-                entry = _XREF_ENTRY.match(self.data, at)
-                if entry is None:
-                    raise _Unrecognised("a cross-reference entry of another form")
-                at += 20
-                if entry.group(3) == b"n":
-                    offsets.setdefault(first + n, (int(entry.group(1)), int(entry.group(2))))
+                entry = block[20 * n : 20 * n + 20]
+                if entry[17] == 0x6E:  # "n"
+                    offsets.setdefault(first + n, (int(entry[:10]), int(entry[11:16])))
                 else:
                     offsets.setdefault(first + n, (-1, -1))
         self.stream.seek(at + len(b"trailer"))
@@ -193,7 +222,7 @@ class _Reader:
         return dict(dict.items(trailer))
 
     def _read_stream(self, position: int, offsets: dict[int, tuple[int, int]], compressed: set[int]) -> dict[str, Any]:
-        _, stream = self._object_at(position)
+        stream = self._object_at(position)
         if not isinstance(stream, generic.StreamObject) or _raw(stream, "/Type") != "/XRef":
             raise _Unrecognised("startxref points at neither a table nor a cross-reference stream")
         widths = [int(w) for w in _raw(stream, "/W")]
@@ -223,13 +252,6 @@ class _Reader:
         if at > len(data) or row == 0:
             raise _Unrecognised("a short cross-reference stream")
         return dict(dict.items(stream))
-
-
-def _stream_bytes(reader: _Reader, number: int) -> bytes:
-    stream = reader.get(number)
-    if not isinstance(stream, generic.StreamObject):
-        raise _Unrecognised(f"object {number} is not a stream")
-    return bytes(stream.data)
 
 
 def _plain_stream(body: bytes) -> bytes:
@@ -307,7 +329,7 @@ class _Plan:
 
 def _plan(pdf: bytes, *, field_name: str, certs: Sequence[bytes], crls: Sequence[bytes], at: datetime) -> _Plan:
     reader = _Reader(pdf)
-    trailer = reader.xref.trailer
+    trailer = reader.trailer
     # (0) The trailer: a plain one, no encryption.
     if "/Encrypt" in trailer:
         raise _Unrecognised("encrypted")
@@ -327,30 +349,39 @@ def _plan(pdf: bytes, *, field_name: str, certs: Sequence[bytes], crls: Sequence
     fields = _refs(_raw(acroform, "/Fields"))
     if not fields:
         raise _Unrecognised("no fields")
+    # Every field's name, to refuse a name taken: read from the bytes when the object names itself once with a
+    # plain literal (what our files hold), parsed otherwise.
     names = set()
     for number in fields:
+        body = reader.body(number)
+        plain = _PLAIN_T.findall(body)
+        if len(plain) == 1 and len(_ANY_T.findall(body)) == 1 and b"/Kids" not in body:
+            names.add(plain[0].decode("latin-1"))
+            continue
         field = reader.get(number)
-        if not isinstance(field, generic.DictionaryObject):
-            raise _Unrecognised("a field that is not a dictionary")
-        name = _raw(field, "/T")
+        name = _raw(field, "/T") if isinstance(field, generic.DictionaryObject) else None
         if not isinstance(name, generic.TextStringObject | generic.ByteStringObject) or "/Kids" in field:
             raise _Unrecognised("a field without a plain name, or with kids")
         names.add(str(name))
-    if field_name in names:
-        raise _Unrecognised(f"a field {field_name} exists already")
     last = reader.get(fields[-1])
     if _raw(last, "/FT") != "/Sig" or _raw(last, "/Subtype") != "/Widget":
         raise _Unrecognised("the last field is not a merged signature field and widget")
-    stamp = reader.get(_ref(_raw(last, "/V")))
-    byte_range = _raw(stamp, "/ByteRange")
+    # Its value, read from the bytes (a parse would tokenise the 8 KB /Contents string): one /ByteRange whose gap
+    # is this dictionary's own /Contents string.
+    stamp_number = _ref(_raw(last, "/V"))
+    stamp_start = reader._header(stamp_number)
+    stamp = reader.body(stamp_number)
+    ranges = _BYTE_RANGE.findall(stamp)
     if (
-        _raw(stamp, "/Type") != "/DocTimeStamp"
-        or _raw(stamp, "/SubFilter") != "/ETSI.RFC3161"
-        or not isinstance(byte_range, generic.ArrayObject)
-        or len(byte_range) != 4
+        len(ranges) != 1
+        or len(_DOC_TIMESTAMP.findall(stamp)) != 1
+        or len(_RFC3161.findall(stamp)) != 1
+        or stamp.count(b"/ByteRange") != 1
     ):
         raise _Unrecognised("the last field is not a document time-stamp")
-    a, b, c, d = (int(v) for v in list.__iter__(byte_range))
+    a, b, c, d = (int(v) for v in ranges[0])
+    if not (stamp_start < b < c <= stamp_start + len(stamp)) or pdf[b] != 0x3C or pdf[c - 1] != 0x3E:
+        raise _Unrecognised("the newest time-stamp's byte range gap is not its /Contents")
     end = len(pdf.rstrip(_WS))
     if a != 0 or not b < c or c + d < end - 1 or c + d > len(pdf):
         raise _Unrecognised("the newest document time-stamp does not cover the file")
@@ -369,7 +400,7 @@ def _plan(pdf: bytes, *, field_name: str, certs: Sequence[bytes], crls: Sequence
     if _raw(dss, "/Type") not in (None, "/DSS"):
         raise _Unrecognised("a DSS of another type")
     arrays = {key: _refs(_raw(dss, key)) if key in dss else [] for key in ("/Certs", "/OCSPs", "/CRLs")}
-    held = {key: {hashlib.sha256(_stream_bytes(reader, n)).digest() for n in refs} for key, refs in arrays.items()}
+    held = {key: {hashlib.sha256(reader.stream_data(n)).digest() for n in refs} for key, refs in arrays.items()}
 
     next_number = int(size)
     rewritten: dict[int, bytes] = {}
@@ -444,8 +475,8 @@ def _plan(pdf: bytes, *, field_name: str, certs: Sequence[bytes], crls: Sequence
         signature=signature,
         size=next_number,
         trailer=trailer,
-        stream_style=reader.xref.stream,
-        startxref=reader.xref.startxref,
+        stream_style=reader.stream_style,
+        startxref=reader.startxref,
         first_id=_raw_id(ids),
     )
 

@@ -256,9 +256,9 @@ class ArchiveRenewer:
                 field_name=field_name,
                 certs=[c.dump() for c in certs],
                 crls=list(crls),
-                token=lambda digest: authority.token(
+                token=lambda digest: authority.token_der(
                     message_imprint=digest, hash_algorithm="sha256", nonce=secrets.randbits(63), at=at
-                ).dump(),
+                ),
                 at=at,
                 reserved_hex=reserved,
             )
