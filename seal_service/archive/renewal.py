@@ -53,7 +53,7 @@ from seal_service.errors import StateConflict
 from seal_service.events.outbox import EventType, emit, event_source, licence_data, licence_routes
 from seal_service.log.leaves import log_licence_renewed
 from seal_service.protocols.tsa import InProcessTimeStamper, TimestampAuthority
-from seal_service.services.audit import record
+from seal_service.services.audit import AuditBatch
 from seal_service.storage.archive_models import LicenceVersion
 from seal_service.storage.models import Licence, LicenceDocument, PkiCertificate, SealCertificate
 
@@ -347,6 +347,8 @@ def commit_renewals(
         # Read once per batch: the routes of an item's events and the seal certificates.
         routes: dict[tuple[str, str], tuple[set[str], str | None]] = {}
         certificates: dict[str, bytes] = {}
+        # The audit entries through Core, the chain head locked at the first one and moved once at the end.
+        audit = AuditBatch(session)
         for index, item in enumerate(pending):
             licence = licences.get(item.licence_id)
             if licence is None:
@@ -357,17 +359,28 @@ def commit_renewals(
                     f"licence {item.licence_id} is at version {current[item.licence_id]} already (renewed meanwhile)"
                 )
                 continue
+            mark = audit.mark()
             try:
                 with session.begin_nested():
                     version = _store_renewal(
-                        session, instance, licence, item, at=at, actor=actor, routes=routes, certificates=certificates
+                        session,
+                        instance,
+                        licence,
+                        item,
+                        at=at,
+                        actor=actor,
+                        routes=routes,
+                        certificates=certificates,
+                        audit=audit,
                     )
             except Exception as exc:  # this licence only: its savepoint is rolled back, the batch goes on
+                audit.reset(mark)
                 log.warning("renewal of licence %s not committed: %s: %s", item.licence_id, type(exc).__name__, exc)
                 results[index] = exc
                 continue
             current[item.licence_id] = version
             results[index] = version
+        audit.close()
     return tuple(r for r in results if r is not None)
 
 
@@ -385,6 +398,7 @@ def _store_renewal(
     actor: str,
     routes: dict[tuple[str, str], tuple[set[str], str | None]],
     certificates: dict[str, bytes],
+    audit: AuditBatch,
 ) -> int:
     """One licence's renewal inside the caller's savepoint: version row, audit entry, event, log entry."""
     renewed, version = item.renewed, item.base_version + 1
@@ -400,8 +414,7 @@ def _store_renewal(
             "tsa_serial": renewed.tsa_serial,
         },
     )
-    record(
-        session,
+    audit.append(
         at=at,
         actor=actor,
         action="licence.renew",
