@@ -39,10 +39,13 @@ STATUS_KINDS = {
 def append_entry(session: Session, entry: LogEntry, *, licence_id: str | None = None) -> None:
     """Write ``entry`` as a pending log row in ``session``'s transaction."""
     session.execute(
-        insert(LogPending).values(
-            entry=entry.encode(), kind=entry.kind.value, licence_id=licence_id, created_at=datetime.now(UTC)
-        )
+        _INSERT_PENDING,
+        {"entry": entry.encode(), "kind": entry.kind.value, "licence_id": licence_id, "created_at": datetime.now(UTC)},
     )
+
+
+#: One statement built once (a pending row is plain data).
+_INSERT_PENDING = insert(LogPending)
 
 
 def _document_entry(
