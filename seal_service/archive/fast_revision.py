@@ -301,6 +301,8 @@ def build_renewal_revision(
     :param reserved_hex: hex digits reserved for the token in ``/Contents`` (pyHanko's ``bytes_reserved``).
     :raises ValueError: the token does not fit ``reserved_hex``.
     """
+    if len(pdf) >= 1 << 31:  # offsets in the 4-byte field of a cross-reference stream row, with room to grow
+        return None
     try:
         plan = _plan(pdf, field_name=field_name, certs=certs, crls=crls, at=at)
     except _Unrecognised:
@@ -403,6 +405,8 @@ def _plan(pdf: bytes, *, field_name: str, certs: Sequence[bytes], crls: Sequence
     held = {key: {hashlib.sha256(reader.stream_data(n)).digest() for n in refs} for key, refs in arrays.items()}
 
     next_number = int(size)
+    if max(reader.offsets, default=0) >= next_number:
+        raise _Unrecognised("an object numbered beyond the trailer's /Size")
     rewritten: dict[int, bytes] = {}
     added: dict[int, bytes] = {}
     dss_changed = False
