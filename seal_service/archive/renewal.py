@@ -384,8 +384,8 @@ def commit_renewals(
     return tuple(r for r in results if r is not None)
 
 
-#: One statement, compiled once (a version row is plain data: no ORM object needed).
-_INSERT_VERSION = insert(LicenceVersion)
+#: One Core statement, compiled once (a version row is plain data: no ORM object or ORM bulk path needed).
+_INSERT_VERSION = insert(LicenceVersion.__table__)
 
 
 def _store_renewal(
@@ -402,7 +402,7 @@ def _store_renewal(
 ) -> int:
     """One licence's renewal inside the caller's savepoint: version row, audit entry, event, log entry."""
     renewed, version = item.renewed, item.base_version + 1
-    session.execute(
+    session.connection().execute(
         _INSERT_VERSION,
         {
             "licence_id": licence.id,

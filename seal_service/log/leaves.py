@@ -38,14 +38,14 @@ STATUS_KINDS = {
 
 def append_entry(session: Session, entry: LogEntry, *, licence_id: str | None = None) -> None:
     """Write ``entry`` as a pending log row in ``session``'s transaction."""
-    session.execute(
+    session.connection().execute(
         _INSERT_PENDING,
         {"entry": entry.encode(), "kind": entry.kind.value, "licence_id": licence_id, "created_at": datetime.now(UTC)},
     )
 
 
-#: One statement built once (a pending row is plain data).
-_INSERT_PENDING = insert(LogPending)
+#: One Core statement built once (a pending row is plain data: no ORM bulk path needed).
+_INSERT_PENDING = insert(LogPending.__table__)
 
 
 def _document_entry(
