@@ -14,7 +14,9 @@ One licence, step by step (:meth:`ArchiveRenewer.renew_pdf`, then :func:`commit_
    carries them, the root, and the root's CRL produced now (the TSA certificate's issuer is the root, so that CRL
    says the certificate was not revoked while it could still be trusted);
 3. add a document time-stamp over the whole file, DSS included, in the same incremental update, so the new
-   time-stamp proves that validation data existed while the old TSA certificate was still valid;
+   time-stamp proves that validation data existed while the old TSA certificate was still valid (steps 2-3 are
+   written directly for the service's own layout, :mod:`seal_service.archive.fast_revision`, and through pyHanko
+   for any file of another shape);
 4. commit the new bytes as the next version, with an audit entry, in one transaction that locks the licence row
    and refuses when another renewal committed first (so two renewals at once make one version).
 
