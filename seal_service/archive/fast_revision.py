@@ -529,9 +529,9 @@ def _write(pdf: bytes, plan: _Plan, *, token: Callable[[bytes], bytes], reserved
     out += b"startxref\n%d\n%%%%EOF\n" % xref_at
     # (3) The byte range, then the token over it.
     length = len(out)
-    numbers = (contents_start, contents_end, length - contents_end)
+    gaps = (contents_start, contents_end, length - contents_end)
     # Padded with spaces after "]", as pyHanko does.
-    out[byte_range_at : byte_range_at + len(placeholder)] = (b"[0 %d %d %d]" % numbers).ljust(len(placeholder))
+    out[byte_range_at : byte_range_at + len(placeholder)] = (b"[0 %d %d %d]" % gaps).ljust(len(placeholder))
     digest = hashlib.sha256()
     view = memoryview(out)
     digest.update(view[:contents_start])
@@ -548,4 +548,5 @@ def _raw_id(value: Any) -> bytes:
     first = list.__getitem__(value, 0)
     if not isinstance(first, generic.ByteStringObject | generic.TextStringObject):
         raise _Unrecognised("/ID is not a string")
-    return bytes(first.original_bytes if hasattr(first, "original_bytes") else first)
+    raw: bytes = first.original_bytes if isinstance(first, generic.TextStringObject) else bytes(first)
+    return raw

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from io import BytesIO
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from asn1crypto import crl as asn1_crl
 from asn1crypto import x509 as asn1_x509
@@ -46,7 +46,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign.signers.pdf_signer import PdfTimeStamper
 from pyhanko.sign.validation.dss import DocumentSecurityStore
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from seal_service.archive.fast_revision import build_renewal_revision
@@ -387,7 +387,7 @@ def commit_renewals(
 
 
 #: One Core statement, compiled once (a version row is plain data: no ORM object or ORM bulk path needed).
-_INSERT_VERSION = insert(LicenceVersion.__table__)
+_INSERT_VERSION = insert(cast(Table, LicenceVersion.__table__))
 
 
 def _store_renewal(

@@ -18,8 +18,9 @@ import functools
 import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from seal_service.settings import Settings
@@ -45,7 +46,7 @@ def append_entry(session: Session, entry: LogEntry, *, licence_id: str | None = 
 
 
 #: One Core statement built once (a pending row is plain data: no ORM bulk path needed).
-_INSERT_PENDING = insert(LogPending.__table__)
+_INSERT_PENDING = insert(cast(Table, LogPending.__table__))
 
 
 def _document_entry(

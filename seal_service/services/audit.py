@@ -27,13 +27,13 @@ import threading
 import weakref
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from seal_service.errors import AuditLogBroken, InvalidInput
@@ -185,11 +185,11 @@ class AuditBatch:
             self._read = self._head
 
 
-_HEAD = AuditChainHead.__table__
+_HEAD = cast(Table, AuditChainHead.__table__)
 _LOCK_HEAD = select(_HEAD.c.last_seq, _HEAD.c.last_hash).where(_HEAD.c.id == 1).with_for_update()
 _INSERT_HEAD = _HEAD.insert()
 _MOVE_HEAD = _HEAD.update().where(_HEAD.c.id == 1)
-_INSERT_ENTRY = AuditEntry.__table__.insert()
+_INSERT_ENTRY = cast(Table, AuditEntry.__table__).insert()
 
 
 # ---- verification -----------------------------------------------------------------------------------------
