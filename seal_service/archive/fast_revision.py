@@ -60,8 +60,9 @@ _XREF_SUBSECTION = re.compile(rb"(\d+)\s+(\d+)\s*\r?\n")
 _XREF_ENTRIES = re.compile(rb"(?:\d{10} \d{5} [nf](?: \r| \n|\r\n))*")
 _PLAIN_STREAM = re.compile(rb"<<\s*/Length\s+(\d+)\s*>>\s*stream\r?\n")
 _END_STREAM = re.compile(rb"\r?\n?endstream")
-#: A field's name written as a plain literal string (no escapes, no parentheses inside), and any /T key at all.
-_PLAIN_T = re.compile(rb"/T\s*\(([^()\\]*)\)")
+#: A field's name written as a plain literal string of printable ASCII (no escapes, no parentheses, no UTF-16 byte
+#: order mark: read as it is written), and any /T key at all.
+_PLAIN_T = re.compile(rb"/T\s*\(([\x20-\x27\x2a-\x5b\x5d-\x7e]*)\)")
 _ANY_T = re.compile(rb"/T(?=[\s(<\[/])")
 _BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]")
 _DOC_TIMESTAMP = re.compile(rb"/Type\s*/DocTimeStamp(?=[\s/>])")
@@ -362,9 +363,11 @@ def _plan(pdf: bytes, *, field_name: str, certs: Sequence[bytes], crls: Sequence
             continue
         field = reader.get(number)
         name = _raw(field, "/T") if isinstance(field, generic.DictionaryObject) else None
-        if not isinstance(name, generic.TextStringObject | generic.ByteStringObject) or "/Kids" in field:
+        if not isinstance(name, generic.TextStringObject) or "/Kids" in field:
             raise _Unrecognised("a field without a plain name, or with kids")
         names.add(str(name))
+    if field_name in names:
+        raise _Unrecognised(f"a field {field_name} exists already")
     last = reader.get(fields[-1])
     if _raw(last, "/FT") != "/Sig" or _raw(last, "/Subtype") != "/Widget":
         raise _Unrecognised("the last field is not a merged signature field and widget")

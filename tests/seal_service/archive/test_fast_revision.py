@@ -119,6 +119,9 @@ def test_the_direct_revision_holds_what_pyhankos_holds(renewals, generation: str
     assert a == 0 and c + d == len(direct.pdf) and direct.pdf[b : b + 1] == b"<" and direct.pdf[c - 1 : c] == b">"
     assert ours_status.timestamp == at.replace(microsecond=0)
     # The document's modification date is the renewal's (pyHanko's writer takes the wall clock).
+    # qpdf reads the new cross-reference table without repairing anything.
+    with pikepdf.open(BytesIO(direct.pdf)) as checked:
+        assert not checked.check_pdf_syntax() and not checked.get_warnings()
     info = PdfFileReader(BytesIO(direct.pdf)).trailer_view["/Info"]
     assert info["/ModDate"] == "D:" + at.strftime("%Y%m%d%H%M%SZ")
     assert f'xmp:ModifyDate="{at.replace(microsecond=0).isoformat()}"'.encode() in direct.pdf[len(source) :]
@@ -174,6 +177,18 @@ def test_a_file_of_another_shape_falls_back_to_pyhanko(renewals) -> None:  # typ
             reserved_hex=8192,
         )
         assert built is None
+    # A name taken already (the renewal's own numbering gone wrong, or the seal's field) is refused too.
+    for taken in ("ArchiveTimestamp2", "ApprovalSeal"):
+        built = build_renewal_revision(
+            renewals["gen2"].pdf,
+            field_name=taken,
+            certs=[],
+            crls=[],
+            token=lambda digest: asked.append(digest) or b"",
+            at=at,
+            reserved_hex=8192,
+        )
+        assert built is None, taken
     assert asked == []  # nothing was time-stamped for a file the builder refused
 
     renewed = ArchiveRenewer(instance).renew_pdf(with_vri, at=at + timedelta(hours=1))
