@@ -24,7 +24,7 @@ of a renewal (docs/performance.md). The update written here holds the same thing
    bytes (zero-padded to the reserved size, as pyHanko does);
 4. the document's modification date, as pyHanko's writer updates it: ``/ModDate`` in the ``/Info`` dictionary
    when it has one and ``xmp:ModifyDate`` in the catalog's XMP metadata stream when there is one (here the renewal
-   time ``at``, where pyHanko reads the wall clock);
+   time ``at``, where pyHanko reads the wall clock; ``/Producer`` is left as it is, where pyHanko writes its own);
 5. a cross-reference section in the file's own style (a table with a trailer, or a cross-reference stream when
    the newest section is one), with ``/Prev`` pointing at the previous section, ``/ID`` keeping its first part.
 
