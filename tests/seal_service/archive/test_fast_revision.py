@@ -221,3 +221,33 @@ def test_a_licence_with_cross_reference_streams_gets_one(renewals, licence_pdf: 
     with pikepdf.open(BytesIO(renewed.pdf)) as pdf:
         assert len(pdf.Root.AcroForm.Fields) == len(PdfFileReader(BytesIO(issued)).root["/AcroForm"]["/Fields"]) + 1
         assert not pdf.check_pdf_syntax() and not pdf.get_warnings()
+
+
+def test_damaged_newest_revisions_are_refused_or_renewed_readably(renewals) -> None:  # type: ignore[no-untyped-def]
+    """One byte of the newest revision changed, 120 ways (seeded): the builder never raises; it refuses the file
+    or appends a revision that pyHanko reads with the new document time-stamp as the last field."""
+    import random
+
+    data = renewals["gen2"].pdf
+    newest = data.rfind(b"%%EOF", 0, len(data) - 10)
+    rng = random.Random(11)  # noqa: S311 - a seeded, repeatable choice of damage, not a secret
+    refused = 0
+    for _ in range(120):
+        damaged = bytearray(data)
+        damaged[rng.randrange(newest, len(data))] = rng.choice(b"0123456789 /<>[]()RnobjAZ\n")
+        built = build_renewal_revision(
+            bytes(damaged),
+            field_name="ArchiveTimestamp3",
+            certs=[],
+            crls=[],
+            token=lambda digest: bytes.fromhex("3003020101"),  # any DER: only the structure is looked at here
+            at=renewals["at3"],
+            reserved_hex=8192,
+        )
+        if built is None:
+            refused += 1
+            continue
+        assert built.startswith(bytes(damaged))
+        field = PdfFileReader(BytesIO(built), strict=False).root["/AcroForm"]["/Fields"][-1]
+        assert field["/T"] == "ArchiveTimestamp3" and field["/V"]["/Type"] == "/DocTimeStamp"
+    assert 0 < refused < 120
