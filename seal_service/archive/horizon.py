@@ -129,8 +129,34 @@ def newest_timestamp(pdf: bytes) -> NewestTimestamp:
         raise NotRenewable(f"the stored PDF cannot be read: {type(exc).__name__}: {exc}") from None
 
 
+#: TSA certificate facts by the DER of a token's certificate set and signer identifier: the licences renewed in one
+#: round were mostly time-stamped by the same one or two TSA certificates, so they are parsed once per process.
+_EXPIRY_CACHE: dict[tuple[bytes, bytes], tuple[datetime, bytes]] = {}
+_EXPIRY_CACHE_SIZE = 64
+
+
 def timestamp_expiry(stamp: EmbeddedPdfSignature | NewestTimestamp) -> tuple[datetime, asn1_x509.Certificate]:
     """When the proof of ``stamp`` ends (TSA certificate or algorithm expiry) and the TSA certificate."""
+    if isinstance(stamp, NewestTimestamp):
+        info = stamp.signer_info
+        # Not the whole SignerInfo (its signature differs in every token): what the expiry depends on.
+        key = (
+            stamp.token["certificates"].dump(),
+            info["sid"].dump() + info["digest_algorithm"].dump() + info["signature_algorithm"].dump(),
+        )
+        cached = _EXPIRY_CACHE.get(key)
+        if cached is None:
+            until, cert = _timestamp_expiry(stamp)
+            if len(_EXPIRY_CACHE) >= _EXPIRY_CACHE_SIZE:
+                _EXPIRY_CACHE.clear()
+            _EXPIRY_CACHE[key] = (until, cert.dump())
+            return until, cert
+        # A fresh certificate object for every caller: asn1crypto's lazily parsed objects are not thread-safe.
+        return cached[0], asn1_x509.Certificate.load(cached[1])
+    return _timestamp_expiry(stamp)
+
+
+def _timestamp_expiry(stamp: EmbeddedPdfSignature | NewestTimestamp) -> tuple[datetime, asn1_x509.Certificate]:
     tsa_cert = stamp.signer_cert
     until: datetime = tsa_cert["tbs_certificate"]["validity"]["not_after"].native.astimezone(UTC)
     signer_info = stamp.signer_info

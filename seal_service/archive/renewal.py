@@ -14,7 +14,9 @@ One licence, step by step (:meth:`ArchiveRenewer.renew_pdf`, then :func:`commit_
    carries them, the root, and the root's CRL produced now (the TSA certificate's issuer is the root, so that CRL
    says the certificate was not revoked while it could still be trusted);
 3. add a document time-stamp over the whole file, DSS included, in the same incremental update, so the new
-   time-stamp proves that validation data existed while the old TSA certificate was still valid;
+   time-stamp proves that validation data existed while the old TSA certificate was still valid (steps 2-3 are
+   written directly for the service's own layout, :mod:`seal_service.archive.fast_revision`, and through pyHanko
+   for any file of another shape);
 4. commit the new bytes as the next version, with an audit entry, in one transaction that locks the licence row
    and refuses when another renewal committed first (so two renewals at once make one version).
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -33,7 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from io import BytesIO
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from asn1crypto import crl as asn1_crl
 from asn1crypto import x509 as asn1_x509
@@ -43,15 +46,16 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign.signers.pdf_signer import PdfTimeStamper
 from pyhanko.sign.validation.dss import DocumentSecurityStore
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
+from seal_service.archive.fast_revision import build_renewal_revision
 from seal_service.archive.horizon import NewestTimestamp, NotRenewable, newest_timestamp, timestamp_expiry
 from seal_service.errors import StateConflict
 from seal_service.events.outbox import EventType, emit, event_source, licence_data, licence_routes
 from seal_service.log.leaves import log_licence_renewed
 from seal_service.protocols.tsa import InProcessTimeStamper, TimestampAuthority
-from seal_service.services.audit import record
+from seal_service.services.audit import AuditBatch
 from seal_service.storage.archive_models import LicenceVersion
 from seal_service.storage.models import Licence, LicenceDocument, PkiCertificate, SealCertificate
 
@@ -90,6 +94,9 @@ class RenewedPdf:
     """When the new time-stamp's TSA certificate expires: the next renewal is due before that."""
     tsa_serial: str
     previous_verifiable_until: datetime
+    built_by: str = "direct"
+    """How the revision was written: ``direct`` (:mod:`seal_service.archive.fast_revision`, the service's own
+    layout) or ``pyhanko`` (any other shape)."""
 
 
 class RenewalOutcomeKind(StrEnum):
@@ -163,8 +170,10 @@ class ArchiveRenewer:
     the database stays the same; the CRLs are produced once per ``at``.
     """
 
-    def __init__(self, instance: Instance) -> None:
+    def __init__(self, instance: Instance, *, fast: bool = True) -> None:
+        """``fast=False``: every revision through pyHanko (the differential tests compare both)."""
         self._instance = instance
+        self.fast = fast
         self._lock = threading.Lock()
         self._authority: tuple[str, TimestampAuthority, x509.Certificate, bool] | None = None
         self._authority_checked_at: float | None = None
@@ -224,7 +233,6 @@ class ArchiveRenewer:
         # (1) The newest document time-stamp.
         last = newest if newest is not None else newest_timestamp(pdf)
         try:
-            writer = IncrementalPdfFileWriter(BytesIO(pdf), strict=False)
             previous_until, last_tsa = timestamp_expiry(last)
             token_certs = list(last.token["certificates"])
         except NotRenewable:
@@ -239,15 +247,36 @@ class ArchiveRenewer:
         # (2) Its validation data into the DSS (fresh asn1crypto objects: they are not thread-safe).
         root = asn1_x509.Certificate.load(_der(self._instance.pki.certificate(PkiRole.ROOT)))
         certs = [last_tsa, *(c.chosen for c in token_certs if c.name == "certificate"), root]
-        DocumentSecurityStore.supply_dss_in_writer(
-            writer, None, certs=certs, crls=[asn1_crl.CertificateList.load(der) for der in crls]
-        )
-        # (3) A document time-stamp over all of it, from the current TSA key.
-        stamper = PdfTimeStamper(
-            InProcessTimeStamper(authority, clock=lambda: at), field_name=f"{RENEWAL_FIELD_PREFIX}{last.count + 1}"
-        )
-        out = stamper.timestamp_pdf(writer, md_algorithm="sha256", bytes_reserved=12288 if is_rsa else 8192)
-        data = out.getvalue()
+        field_name = f"{RENEWAL_FIELD_PREFIX}{last.count + 1}"
+        reserved = 12288 if is_rsa else 8192
+        # (3) A document time-stamp over all of it, from the current TSA key: written directly for the service's
+        # own layout (fast_revision.py), through pyHanko for any other shape.
+        fast = None
+        if self.fast:
+            fast = build_renewal_revision(
+                pdf,
+                field_name=field_name,
+                certs=[c.dump() for c in certs],
+                crls=list(crls),
+                token=lambda digest: authority.token_der(
+                    message_imprint=digest, hash_algorithm="sha256", nonce=secrets.randbits(63), at=at
+                ),
+                at=at,
+                reserved_hex=reserved,
+            )
+        if fast is not None:
+            data, built_by = fast, "direct"
+        else:
+            try:
+                writer = IncrementalPdfFileWriter(BytesIO(pdf), strict=False)
+            except Exception as exc:
+                raise NotRenewable(f"the stored PDF cannot be read: {type(exc).__name__}: {exc}") from None
+            DocumentSecurityStore.supply_dss_in_writer(
+                writer, None, certs=certs, crls=[asn1_crl.CertificateList.load(der) for der in crls]
+            )
+            stamper = PdfTimeStamper(InProcessTimeStamper(authority, clock=lambda: at), field_name=field_name)
+            out = stamper.timestamp_pdf(writer, md_algorithm="sha256", bytes_reserved=reserved)
+            data, built_by = out.getvalue(), "pyhanko"
         return RenewedPdf(
             pdf=data,
             sha256=hashlib.sha256(data).hexdigest(),
@@ -255,6 +284,7 @@ class ArchiveRenewer:
             verifiable_until=tsa_cert.not_valid_after_utc,
             tsa_serial=serial,
             previous_verifiable_until=previous_until,
+            built_by=built_by,
         )
 
 
@@ -319,6 +349,8 @@ def commit_renewals(
         # Read once per batch: the routes of an item's events and the seal certificates.
         routes: dict[tuple[str, str], tuple[set[str], str | None]] = {}
         certificates: dict[str, bytes] = {}
+        # The audit entries through Core, the chain head locked at the first one and moved once at the end.
+        audit = AuditBatch(session)
         for index, item in enumerate(pending):
             licence = licences.get(item.licence_id)
             if licence is None:
@@ -329,22 +361,33 @@ def commit_renewals(
                     f"licence {item.licence_id} is at version {current[item.licence_id]} already (renewed meanwhile)"
                 )
                 continue
+            mark = audit.mark()
             try:
                 with session.begin_nested():
                     version = _store_renewal(
-                        session, instance, licence, item, at=at, actor=actor, routes=routes, certificates=certificates
+                        session,
+                        instance,
+                        licence,
+                        item,
+                        at=at,
+                        actor=actor,
+                        routes=routes,
+                        certificates=certificates,
+                        audit=audit,
                     )
             except Exception as exc:  # this licence only: its savepoint is rolled back, the batch goes on
+                audit.reset(mark)
                 log.warning("renewal of licence %s not committed: %s: %s", item.licence_id, type(exc).__name__, exc)
                 results[index] = exc
                 continue
             current[item.licence_id] = version
             results[index] = version
+        audit.close()
     return tuple(r for r in results if r is not None)
 
 
-#: One statement, compiled once (a version row is plain data: no ORM object needed).
-_INSERT_VERSION = insert(LicenceVersion)
+#: One Core statement, compiled once (a version row is plain data: no ORM object or ORM bulk path needed).
+_INSERT_VERSION = insert(cast(Table, LicenceVersion.__table__))
 
 
 def _store_renewal(
@@ -357,10 +400,11 @@ def _store_renewal(
     actor: str,
     routes: dict[tuple[str, str], tuple[set[str], str | None]],
     certificates: dict[str, bytes],
+    audit: AuditBatch,
 ) -> int:
     """One licence's renewal inside the caller's savepoint: version row, audit entry, event, log entry."""
     renewed, version = item.renewed, item.base_version + 1
-    session.execute(
+    session.connection().execute(
         _INSERT_VERSION,
         {
             "licence_id": licence.id,
@@ -372,8 +416,7 @@ def _store_renewal(
             "tsa_serial": renewed.tsa_serial,
         },
     )
-    record(
-        session,
+    audit.append(
         at=at,
         actor=actor,
         action="licence.renew",

@@ -18,8 +18,9 @@ import functools
 import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from seal_service.settings import Settings
@@ -38,11 +39,14 @@ STATUS_KINDS = {
 
 def append_entry(session: Session, entry: LogEntry, *, licence_id: str | None = None) -> None:
     """Write ``entry`` as a pending log row in ``session``'s transaction."""
-    session.execute(
-        insert(LogPending).values(
-            entry=entry.encode(), kind=entry.kind.value, licence_id=licence_id, created_at=datetime.now(UTC)
-        )
+    session.connection().execute(
+        _INSERT_PENDING,
+        {"entry": entry.encode(), "kind": entry.kind.value, "licence_id": licence_id, "created_at": datetime.now(UTC)},
     )
+
+
+#: One Core statement built once (a pending row is plain data: no ORM bulk path needed).
+_INSERT_PENDING = insert(cast(Table, LogPending.__table__))
 
 
 def _document_entry(

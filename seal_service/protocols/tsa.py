@@ -195,6 +195,29 @@ class TimestampAuthority:
         :param include_certs: put the TSA certificate and chain in ``SignedData.certificates``.
         :raises ValueError: unsupported algorithm, wrong digest length or naive ``at``.
         """
+        return cms.ContentInfo.load(
+            self.token_der(
+                message_imprint=message_imprint,
+                hash_algorithm=hash_algorithm,
+                nonce=nonce,
+                at=at,
+                include_certs=include_certs,
+            )
+        )
+
+    def token_der(
+        self,
+        *,
+        message_imprint: bytes,
+        hash_algorithm: str,
+        nonce: int | None,
+        at: datetime,
+        include_certs: bool = True,
+    ) -> bytes:
+        """:meth:`token` as DER bytes (no asn1crypto object built: archive renewal embeds the bytes as they are).
+
+        :raises ValueError: as :meth:`token`.
+        """
         expected_length = SUPPORTED_IMPRINT_ALGORITHMS.get(hash_algorithm)
         if expected_length is None:
             raise ValueError(f"unsupported imprint hash algorithm {hash_algorithm!r}")
@@ -203,8 +226,7 @@ class TimestampAuthority:
         imprint = tsp.MessageImprint(
             {"hash_algorithm": {"algorithm": hash_algorithm}, "hashed_message": message_imprint}
         ).dump()
-        der = self._build_token(imprint=imprint, nonce=nonce, gen_time=_utc_seconds(at), include_certs=include_certs)
-        return cms.ContentInfo.load(der)
+        return self._build_token(imprint=imprint, nonce=nonce, gen_time=_utc_seconds(at), include_certs=include_certs)
 
     def _build_token(self, *, imprint: bytes, nonce: int | None, gen_time: datetime, include_certs: bool) -> bytes:
         """DER ContentInfo(SignedData(TSTInfo)) — RFC 3161 §2.4.2, RFC 5652 §5."""

@@ -27,13 +27,13 @@ import threading
 import weakref
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from seal_service.errors import AuditLogBroken, InvalidInput
@@ -41,7 +41,9 @@ from seal_service.storage.keys_models import (
     GENESIS_HASH,
     AuditChainHead,
     AuditCheckpoint,
+    canonical_entry,
     canonical_json,
+    chain_hash,
     entry_hash_of,
 )
 from seal_service.storage.models import AuditEntry
@@ -82,6 +84,112 @@ def record(
     session.add(entry)
     session.flush()
     return entry
+
+
+class AuditBatch:
+    """Audit entries of one transaction appended through prebuilt Core statements, the chain head read (and
+    locked) once at the first entry and moved once, by :meth:`close`, before the caller commits.
+
+    The same chain as :func:`record` (the same head row, ``seq``, ``prev_hash`` and ``entry_hash`` by the same rules,
+    details normalised through the same canonical JSON), without an ORM object and flush per entry: archive
+    renewal appends one entry per licence, up to a batch of them in one transaction. Use it only where nothing
+    else in the transaction appends through :func:`record` (the head row is moved at :meth:`close` only).
+
+    Savepoints: take :meth:`mark` before a savepoint and :meth:`reset` to it when the savepoint is rolled back, so
+    the entries rolled back leave no gap in the chain.
+
+    Example::
+
+        >>> batch = AuditBatch(session)                                                 # doctest: +SKIP
+        >>> batch.append(at=now, actor="archive-renewal", action="licence.renew", licence_id=..., details={...})
+        >>> batch.close()          # before the commit                                   # doctest: +SKIP
+    """
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._head: tuple[int, str] | None = None
+        self._read: tuple[int, str] | None = None
+
+    def mark(self) -> tuple[int, str] | None:
+        """The chain position now (for :meth:`reset`)."""
+        return self._head
+
+    def reset(self, mark: tuple[int, str] | None) -> None:
+        """Back to ``mark``: the entries appended since were rolled back with their savepoint. When the head was
+        first read inside that savepoint, its lock (and a head row it inserted) went with it: read it again."""
+        self._head = mark
+        if mark is None:
+            self._read = None
+
+    def append(
+        self,
+        *,
+        at: datetime,
+        actor: str,
+        action: str,
+        seal_id: str | None = None,
+        licence_id: str | None = None,
+        details: dict[str, Any] | None = None,
+        note: str | None = None,
+    ) -> int:
+        """:func:`record` through Core; returns the entry's ``seq``."""
+        if at.tzinfo is None:
+            raise InvalidInput("audit time must be timezone-aware")
+        connection = self._session.connection()
+        if self._head is None:
+            row = connection.execute(_LOCK_HEAD).first()
+            if row is None:
+                connection.execute(_INSERT_HEAD, {"id": 1, "last_seq": 0, "last_hash": GENESIS_HASH})
+                self._read = (0, GENESIS_HASH)
+            else:
+                self._read = (int(row.last_seq), str(row.last_hash))
+            self._head = self._read
+        last_seq, last_hash = self._head
+        stored = json.loads(canonical_json(details if details is not None else {}))
+        seq = last_seq + 1
+        entry_hash = chain_hash(
+            last_hash,
+            canonical_entry(
+                seq=seq,
+                at=at,
+                actor=actor,
+                action=action,
+                seal_id=seal_id,
+                licence_id=licence_id,
+                details=stored,
+                note=note,
+            ),
+        )
+        connection.execute(
+            _INSERT_ENTRY,
+            {
+                "at": at,
+                "actor": actor,
+                "action": action,
+                "seal_id": seal_id,
+                "licence_id": licence_id,
+                "details": stored,
+                "note": note,
+                "seq": seq,
+                "prev_hash": last_hash,
+                "entry_hash": entry_hash,
+            },
+        )
+        self._head = (seq, entry_hash)
+        return seq
+
+    def close(self) -> None:
+        """Move the chain head to the last entry appended (nothing when none was, or all were rolled back)."""
+        if self._head is not None and self._head != self._read:
+            self._session.connection().execute(_MOVE_HEAD, {"last_seq": self._head[0], "last_hash": self._head[1]})
+            self._read = self._head
+
+
+_HEAD = cast(Table, AuditChainHead.__table__)
+_LOCK_HEAD = select(_HEAD.c.last_seq, _HEAD.c.last_hash).where(_HEAD.c.id == 1).with_for_update()
+_INSERT_HEAD = _HEAD.insert()
+_MOVE_HEAD = _HEAD.update().where(_HEAD.c.id == 1)
+_INSERT_ENTRY = cast(Table, AuditEntry.__table__).insert()
 
 
 # ---- verification -----------------------------------------------------------------------------------------

@@ -9,7 +9,9 @@ chain is extended in exactly one place, :func:`_chain_entry`, which runs for eve
 the ORM: it locks the single chain-head row (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's write lock,
 taken up front by the writer sessions, serialises the same way), links the new entry to the head and moves the
 head. So the chain cannot fork, whatever code adds the entry and however many sealings run at once, and the
-unique ``seq`` column is a last guard.
+unique ``seq`` column is a last guard. (One other writer follows the same rules through Core statements:
+``services.audit.AuditBatch``, for archive renewal's batches: it locks the same head row at its first entry and
+moves it before its transaction commits.)
 
 Checkpoints (``audit_checkpoints``) are signatures of the service's audit key over (seq, entry hash, time): an
 attacker with write access to the database can recompute hashes but cannot forge a checkpoint.

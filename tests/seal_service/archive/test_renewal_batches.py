@@ -146,3 +146,33 @@ def test_a_round_renews_in_batches_and_reports_every_licence(db_instance, licenc
     for licence_id in ids:
         assert len(stored_versions(db_instance, licence_id)) >= 2
     verify_log(db_instance)
+
+
+def test_the_first_licence_of_a_batch_failing_leaves_the_audit_chain_whole(
+    db_instance, licence_pdf, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The batch's audit entries go through Core (AuditBatch); the first licence reads and locks the chain head
+    inside its savepoint, so when that savepoint is rolled back the next licence must read the head again."""
+    ids = _licences(db_instance, licence_pdf, 3)
+    at = datetime.now(UTC)
+    pending = _pending(db_instance, ids, at)
+    original = renewal.log_licence_renewed
+
+    def flaky(session, settings, *, licence_id, **kwargs):  # type: ignore[no-untyped-def]
+        if licence_id == ids[0]:
+            raise RuntimeError("log store unavailable")
+        original(session, settings, licence_id=licence_id, **kwargs)
+
+    monkeypatch.setattr(renewal, "log_licence_renewed", flaky)
+    ordered = sorted(pending, key=lambda p: p.licence_id != ids[0])  # the failing one first
+    results = commit_renewals(db_instance, ordered, at=at, actor="t")
+    assert isinstance(results[0], RuntimeError) and results[1:] == (2, 2), results
+    assert _traces(db_instance, ids[0]) == (0, 0, 0)
+    # An entry through the ORM afterwards (a sealing) follows the batch's entries in the same chain.
+    seal_blta(db_instance, licence_pdf)
+    report = verify_log(db_instance)
+    with db_instance.sessions() as session:
+        renew_seqs = session.scalars(
+            select(AuditEntry.seq).where(AuditEntry.action == "licence.renew", AuditEntry.licence_id.in_(ids))
+        ).all()
+    assert len(renew_seqs) == 2 and max(renew_seqs) < report.last_seq

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from seal_service import archive
-from seal_service.archive import ArchiveRenewer, RenewalOutcomeKind, renew_licence
+from seal_service.archive import ArchiveRenewer, RenewalOutcomeKind, renew_licence, renewal
 from seal_service.instance import PkiRole
 from seal_service.services.key_requests import approve_request, create_request
 from seal_service.storage.keys_models import KeyRequestAction
@@ -45,6 +45,23 @@ def instance(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyp
     inst = make_instance(make_settings(home, tsa_certificate_days=730))
     yield inst
     inst.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def direct_revisions(monkeypatch):  # type: ignore[no-untyped-def]
+    """Every renewal here is written directly (seal_service/archive/fast_revision.py), not through pyHanko's
+    fallback: these proofs are the ones for the direct path."""
+    built: list[bool] = []
+    original = renewal.build_renewal_revision
+
+    def recording(*args, **kwargs):  # type: ignore[no-untyped-def]
+        result = original(*args, **kwargs)
+        built.append(result is not None)
+        return result
+
+    monkeypatch.setattr(renewal, "build_renewal_revision", recording)
+    yield built
+    assert built and all(built), built
 
 
 def _rotate_tsa(instance, at):  # type: ignore[no-untyped-def]
