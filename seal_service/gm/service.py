@@ -109,6 +109,7 @@ def issue_gm_material(
         ca=ca,
         ca_key=ca_key,
         at=at,
+        crl_url=instance.urls.crl(Sm2Role.SEAL_CA.value),
     )
     validity = cert["tbs_certificate"]["validity"]
     not_before, not_after = validity["not_before"].native, validity["not_after"].native

@@ -24,13 +24,30 @@ def _files(dual, tmp_path: Path) -> tuple[Path, Path, Path]:  # type: ignore[no-
 
 def test_seal_verify_reports_both_seals(dual, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     pdf, root, sm2_root = _files(dual, tmp_path)
-    code = main([str(pdf), "--trust-root", str(root), "--sm2-root", str(sm2_root), "--json"])
+    crl = tmp_path / "sm2-seal-ca.crl"
+    crl.write_bytes(dual.sm2_crl())
+    code = main([str(pdf), "--trust-root", str(root), "--sm2-root", str(sm2_root), "--crl", str(crl), "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0, out
     (report,) = out
     assert report["verdict"] == "valid"
-    assert report["national_seals"][0]["valid"] and report["national_seals"][0]["trust_checked"]
+    national = report["national_seals"][0]
+    assert national["valid"] and national["trust_checked"] and national["revocation"] == "good"
+    assert national["status"] == "valid" and national["time_stamp_at"]
     assert any(m.startswith("国密电子签章有效") for m in report["messages"])
+
+
+def test_seal_verify_offline_without_sm2_revocation_data_is_indeterminate(dual, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    pdf, root, sm2_root = _files(dual, tmp_path)
+    code = main([str(pdf), "--trust-root", str(root), "--sm2-root", str(sm2_root), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 1, out
+    (report,) = out
+    assert report["verdict"] == "indeterminate"
+    assert report["national_seals"][0]["status"] == "indeterminate"
+    assert "no revocation data for the national seal" in report["messages"][0] or "缺少国密签章证书的吊销信息" in (
+        report["messages"][0]
+    )
 
 
 def test_seal_verify_require_gm_fails_a_pades_only_licence(dual, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
