@@ -320,19 +320,13 @@ def _check(
             "certificate's revocation were not checked)",
         )
     else:
-        proof = (
-            f"，时间戳证明签章时间 {facts['time_stamp_at'].isoformat(timespec='seconds')}"
-            if facts["time_stamp_at"]
-            else ""
-        )
-        proof_en = (
-            f", time-stamp proves {facts['time_stamp_at'].isoformat(timespec='seconds')}"
-            if facts["time_stamp_at"]
-            else ""
-        )
+        stamped = facts["time_stamp_at"]
+        proof = f"；时间戳证明签章时间 {stamped.isoformat(timespec='seconds')}" if stamped else ""
+        proof_en = f"; a time-stamp proves {stamped.isoformat(timespec='seconds')}" if stamped else ""
+        assert status is not None
         reason = Message(
-            f"国密电子签章有效：{facts['seal_name']}（SM2/SM3，GB/T 38540，证书未吊销{proof}）",
-            f"National seal valid: {facts['seal_name']} (SM2/SM3, GB/T 38540, certificate not revoked{proof_en})",
+            f"国密电子签章有效：{facts['seal_name']}（SM2/SM3，GB/T 38540；{status.message.zh}{proof}）",
+            f"National seal valid: {facts['seal_name']} (SM2/SM3, GB/T 38540; {status.message.en}{proof_en})",
         )
     return NationalSealResult(found.field_name, True, reason, **facts)
 
