@@ -31,7 +31,10 @@ class DualSealed:
 
         crls = kwargs.pop("crls", [self.sm2_crl()])
         return Verifier.from_trust_roots(
-            [self.instance.pki.certificate("root")], sm2_roots=[self.sm2_root], crls=crls, **kwargs  # type: ignore[attr-defined]
+            [self.instance.pki.certificate("root")],
+            sm2_roots=[self.sm2_root],
+            crls=crls,
+            **kwargs,  # type: ignore[attr-defined]
         )
 
 

@@ -45,8 +45,9 @@ def test_seal_verify_offline_without_sm2_revocation_data_is_indeterminate(dual, 
     (report,) = out
     assert report["verdict"] == "indeterminate"
     assert report["national_seals"][0]["status"] == "indeterminate"
-    assert "no revocation data for the national seal" in report["messages"][0] or "缺少国密签章证书的吊销信息" in (
-        report["messages"][0]
+    assert (
+        "no revocation data for the national seal" in report["messages"][0]
+        or "缺少国密签章证书的吊销信息" in (report["messages"][0])
     )
 
 

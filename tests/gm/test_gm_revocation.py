@@ -207,7 +207,9 @@ def test_a_stale_crl_leaves_the_national_seal_indeterminate(dual) -> None:  # ty
     result = _one(dual.pdf, dual, crls=(stale,))
     assert result.status == "indeterminate" and "stale" in result.reason.en, result.reason
     # The same CRL listing the signer as revoked is still evidence of revocation (a revocation never expires).
-    signer = asn1_x509.Certificate.load(gm_material_for(dual.instance, "jc-bureau-approval", at=old + timedelta(days=30)).certificate_der)  # type: ignore[union-attr]
+    material = gm_material_for(dual.instance, "jc-bureau-approval", at=dual.sealed_at)
+    assert material is not None
+    signer = asn1_x509.Certificate.load(material.certificate_der)
     listed = build_sm2_crl(
         issuer=ca,
         issuer_key=ca_key,
@@ -254,9 +256,7 @@ def _rogue_tsa():  # type: ignore[no-untyped-def]
         .not_valid_before(now - timedelta(days=1))
         .not_valid_after(now + timedelta(days=30))
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
-        .add_extension(
-            x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True
-        )
+        .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True)
         .sign(key, hashes.SHA256())
     )
     return TimestampAuthority(certificate=cert, private_key=key)
@@ -282,7 +282,8 @@ def _with_token(dual, token):  # type: ignore[no-untyped-def]
             ).dump()
         )
 
-    return embed_ses_signature(sample_licence_pdf(), sign=sign, at=dual.sealed_at, reserved=len(material.ses_seal_der) + 8192)
+    reserved = len(material.ses_seal_der) + 8192
+    return embed_ses_signature(sample_licence_pdf(), sign=sign, at=dual.sealed_at, reserved=reserved)
 
 
 def _genuine(dual, value: bytes) -> bytes:  # type: ignore[no-untyped-def]

@@ -86,7 +86,6 @@ def test_rotation_gives_the_seal_new_sm2_material_and_old_licences_stay_valid(ke
     after = seal_licence(instance, sample_licence_pdf(), request, actor="test", at=datetime.now(UTC))
     roots = [r for r in (instance.pki.certificate("root"),)]
     from seal_service.gm import national_trust_roots
-
     from verifier import Verifier
     from verifier.gm import NationalContext
 
