@@ -360,6 +360,17 @@ def _check_time_stamp(
         return check_time_stamp_token(signed_data, tst.imprint, context.trust_roots, at)
     except FastPathRefused as refused:
         text = str(refused)
+        if "outside its validity" in text:
+            try:  # valid when it was made, expired since: it can no longer be checked (not: it is false)
+                made = check_time_stamp_token(signed_data, tst.imprint, context.trust_roots, tst.gen_time)
+            except FastPathRefused:
+                made = None
+            if made is not None:
+                raise _Indeterminate(
+                    "国密签章的时间戳已无法验证（时间戳证书已过期）",
+                    f"the national seal's time-stamp can no longer be checked: its TSA certificate is outside its "
+                    f"validity at {at.isoformat(timespec='seconds')} (it was valid at {made.isoformat()})",
+                ) from None
         if "trust root" in text:
             raise _Invalid(
                 "国密签章的时间戳不是由受信任的时间戳服务签发的",

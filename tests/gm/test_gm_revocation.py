@@ -332,3 +332,12 @@ def test_an_altered_time_stamp_is_reported(dual) -> None:  # type: ignore[no-unt
 def test_a_time_stamp_over_other_data_is_reported(dual) -> None:  # type: ignore[no-untyped-def]
     result = _one(_with_token(dual, lambda value: _genuine(dual, value + b"x")), dual, crls=(dual.sm2_crl(),))
     assert result.status == "invalid" and "not over its signature value" in result.reason.en
+
+
+def test_a_time_stamp_whose_tsa_certificate_expired_since_can_no_longer_prove_the_time(dual) -> None:  # type: ignore[no-untyped-def]
+    expired = dual.instance.pki.certificate("tsa").not_valid_after_utc + timedelta(days=1)
+    trust = dual.instance.pki.certificate("root").public_bytes(serialization.Encoding.DER)
+    (result,) = verify_national_seals(
+        dual.pdf, sm2_roots=[dual.sm2_root], at=expired, context=NationalContext(trust_roots=(trust,))
+    )
+    assert result.status == "indeterminate" and "can no longer be checked" in result.reason.en, result.reason
