@@ -449,6 +449,8 @@ def with_national_seals(
         if GM_SUBFILTER.encode() in data
         else ()
     )
+    if results:
+        report = dataclasses.replace(report, pades_verdict=report.verdict)
     failed = [r for r in results if not r.valid and not r.indeterminate]
     unknown = [r for r in results if r.indeterminate]
     if not failed and unknown:

@@ -41,6 +41,7 @@ class Revoked:
     revoked_at: datetime
     crl: bytes
     signer_der: bytes
+    before_id: str
 
 
 def _ca(instance):  # type: ignore[no-untyped-def]
@@ -62,7 +63,8 @@ def revoked(dual) -> Revoked:  # type: ignore[no-untyped-def]
     create_seal(instance, authority_code="jc-bureau", seal_id=seal_id, at=now, actor="test")
     before_at = now + timedelta(minutes=1)
     request = LicenceRequest(item_code="JC-001", holder_name="测试", seal_id=seal_id)
-    before = seal_licence(instance, sample_licence_pdf(), request, actor="test", at=before_at).pdf
+    sealed = seal_licence(instance, sample_licence_pdf(), request, actor="test", at=before_at)
+    before = sealed.pdf
     revoked_at = now + timedelta(minutes=2)
     revoke_seal(instance, seal_id, reason="cessationOfOperation", at=revoked_at, actor="test")
     # The service refuses to seal with a revoked seal; whoever still holds the SM2 key can make a national seal.
@@ -70,7 +72,7 @@ def revoked(dual) -> Revoked:  # type: ignore[no-untyped-def]
     assert material is not None
     after, _ = gm_seal_pdf(instance, sample_licence_pdf(), material, at=now + timedelta(minutes=3), property_info="x")
     crl = instance.revocation.crl("sm2-seal-ca", at=now + timedelta(minutes=4))
-    return Revoked(seal_id, before, after, before_at, revoked_at, crl, material.certificate_der)
+    return Revoked(seal_id, before, after, before_at, revoked_at, crl, material.certificate_der, sealed.licence_id)
 
 
 #: The validation time: after every time used here (the revoked fixture's run a few minutes ahead).
@@ -341,3 +343,22 @@ def test_a_time_stamp_whose_tsa_certificate_expired_since_can_no_longer_prove_th
         dual.pdf, sm2_roots=[dual.sm2_root], at=expired, context=NationalContext(trust_roots=(trust,))
     )
     assert result.status == "indeterminate" and "can no longer be checked" in result.reason.en, result.reason
+
+
+def test_the_qr_page_shows_each_seal_with_its_status(dual, revoked) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from seal_service.api.app import create_app
+    from seal_service.services.sealing import LicenceRequest, seal_licence
+
+    client = TestClient(create_app(instance=dual.instance))
+    page = client.get(f"/v/{dual.licence_id}").text
+    assert 'id="seal-pades"' in page and 'id="seal-gm" class="ok" data-status="valid"' in page
+    assert "国密电子签章" in page and "National seal" in page and "jc-bureau-approval-1" in page
+    # Sealed before its seal's revocation: the national seal stays valid, and the page says when it was revoked.
+    before = client.get(f"/v/{revoked.before_id}?lang=en").text
+    assert 'data-status="valid"' in before and "after this licence was sealed" in before
+    # A PAdES-only licence says it carries no national seal.
+    request = LicenceRequest(item_code="JC-001", holder_name="测试", seal_id="jc-bureau-approval", gm=False)
+    plain = seal_licence(dual.instance, sample_licence_pdf(), request, actor="test", at=datetime.now(UTC))
+    assert 'id="seal-gm" data-status="absent"' in client.get(f"/v/{plain.licence_id}").text
