@@ -362,3 +362,14 @@ def test_the_qr_page_shows_each_seal_with_its_status(dual, revoked) -> None:  # 
     request = LicenceRequest(item_code="JC-001", holder_name="测试", seal_id="jc-bureau-approval", gm=False)
     plain = seal_licence(dual.instance, sample_licence_pdf(), request, actor="test", at=datetime.now(UTC))
     assert 'id="seal-gm" data-status="absent"' in client.get(f"/v/{plain.licence_id}").text
+
+
+def test_a_time_stamp_larger_than_the_reservation_is_embedded_on_a_second_try(dual, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import seal_service.gm.service as gm_service
+
+    monkeypatch.setattr(gm_service, "RESERVE_SLACK", 0)
+    material = gm_material_for(dual.instance, "jc-bureau-approval", at=dual.sealed_at)
+    assert material is not None
+    pdf, _ = gm_seal_pdf(dual.instance, sample_licence_pdf(), material, at=dual.sealed_at, property_info="x")
+    result = _one(pdf, dual, crls=(dual.sm2_crl(),))
+    assert result.valid and result.time_stamped, result.reason
