@@ -12,6 +12,10 @@ API workers, each calling ``seal_licence`` in a loop on the same instance (same 
 and CPU per licence. The two legs alternate for ``--rounds`` rounds and the medians are compared. The HTTP
 overhead is ``in-process rate / HTTP rate - 1``; the target is at most 15 %. Not a test: it prints figures and
 exits 0.
+
+``--gm-compare``: instead, HTTP legs with the national seal and without it (``gm=false``) against the same server,
+interleaved round after round (ABBA), with server CPU per licence; the national seal's throughput cost (issue 16:
+at most 20 %).
 """
 
 from __future__ import annotations
@@ -65,7 +69,7 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 
 
 async def http_load(
-    url: str, token: str, pdf: bytes, *, total: int, clients: int, level: str
+    url: str, token: str, pdf: bytes, *, total: int, clients: int, level: str, gm: str | None = None
 ) -> tuple[float, list[float]]:
     """Run ``total`` sign requests from ``clients`` concurrent keep-alive connections; wall time and latencies.
 
@@ -80,7 +84,9 @@ async def http_load(
         nonlocal remaining
         boundary = f"bench{number:04d}"
         body = _multipart(
-            {"item_code": "JC-001", "holder_name": f"基准测试企业{number}", "level": level, "gm": _gm()}, pdf, boundary
+            {"item_code": "JC-001", "holder_name": f"基准测试企业{number}", "level": level, "gm": gm or _gm()},
+            pdf,
+            boundary,
         )
         request = (
             f"POST /v1/licences HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
@@ -163,6 +169,12 @@ def main() -> None:
     parser.add_argument("--level", default="B-LTA", choices=[lv.value for lv in PadesLevel])
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temporary instance")
     parser.add_argument("--no-gm", action="store_true", help="PAdES only: no national (SM2) seal (docs/gm-crypto.md)")
+    parser.add_argument(
+        "--gm-compare",
+        action="store_true",
+        help="instead: HTTP rounds with the national seal (gm=true) and without (gm=false), interleaved against the "
+        "same server; the throughput drop and server CPU per licence (issue 16 target: at most 20 %% lower)",
+    )
     args = parser.parse_args()
     if args.no_gm:
         os.environ["BENCH_GM"] = "false"
@@ -186,6 +198,9 @@ def main() -> None:
             asyncio.run(
                 http_load(served.url, token, pdf, total=8 * args.workers, clients=args.clients, level=args.level)
             )
+            if args.gm_compare:
+                gm_compare(args, served, token, pdf)
+                return
             # The legs alternate, round after round, so that the neighbours' load on this shared machine hits both.
             for number in range(1, args.rounds + 1):
                 rounds.append(_round(args, served, settings, token, pdf))
@@ -256,6 +271,64 @@ def _round(args: argparse.Namespace, served: ServedInstance, settings, token: st
         "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
         "client_share": client_cpu / (http_wall * (os.cpu_count() or 2)),
     }
+
+
+def _gm_leg(args: argparse.Namespace, served: ServedInstance, token: str, pdf: bytes, gm: str) -> dict[str, float]:
+    """One HTTP leg of ``--requests`` licences with ``gm`` (``true``/``false``): rate, server CPU per licence, p50."""
+    before = process_tree_cpu(served.pid)
+    wall, latencies = asyncio.run(
+        http_load(served.url, token, pdf, total=args.requests, clients=args.clients, level=args.level, gm=gm)
+    )
+    cpu = process_tree_cpu(served.pid) - before
+    return {
+        "rate": args.requests / wall,
+        "cpu_each": 1000 * cpu / args.requests,
+        "p50": statistics.median(latencies) * 1000,
+        "load": os.getloadavg()[0],
+    }
+
+
+def gm_compare(args: argparse.Namespace, served: ServedInstance, token: str, pdf: bytes) -> None:
+    """Dual seal against PAdES only through the same server, legs interleaved (ABBA order) round after round, so
+    that the neighbours' load on this shared machine hits both; medians and the per-round ratio."""
+    asyncio.run(
+        http_load(served.url, token, pdf, total=8 * args.workers, clients=args.clients, level=args.level, gm="false")
+    )
+    legs: dict[str, list[dict[str, float]]] = {"true": [], "false": []}
+    ratios: list[float] = []
+    for number in range(1, args.rounds + 1):
+        order = ("true", "false") if number % 2 else ("false", "true")
+        got = {gm: _gm_leg(args, served, token, pdf, gm) for gm in order}
+        for gm, figures in got.items():
+            legs[gm].append(figures)
+        ratio = got["true"]["rate"] / got["false"]["rate"]
+        ratios.append(ratio)
+        print(
+            f"round {number} ({'/'.join('dual' if g == 'true' else 'PAdES' for g in order)}): "
+            f"dual {got['true']['rate']:.1f}/s {got['true']['cpu_each']:.1f} ms CPU/licence, "
+            f"PAdES only {got['false']['rate']:.1f}/s {got['false']['cpu_each']:.1f} ms CPU/licence, "
+            f"throughput {100 * (ratio - 1):+.1f} %, {_load()}",
+            flush=True,
+        )
+
+    def med(gm: str, key: str) -> float:
+        return statistics.median(figures[key] for figures in legs[gm])
+
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"level {args.level}, {args.requests} licences per leg, {args.rounds} rounds, {args.workers} API workers, "
+        f"{args.clients} HTTP clients, database {'PostgreSQL' if args.database_url else 'SQLite'}"
+    )
+    print(f"{'leg':<14} {'licences/s':>11} {'p50 ms':>8} {'server CPU ms/licence':>22}")
+    for gm, name in (("false", "PAdES only"), ("true", "dual seal")):
+        print(f"{name:<14} {med(gm, 'rate'):>11.1f} {med(gm, 'p50'):>8.1f} {med(gm, 'cpu_each'):>22.1f}")
+    drop = 1 - statistics.median(ratios)
+    cpu_extra = med("true", "cpu_each") - med("false", "cpu_each")
+    print(
+        f"throughput drop with the national seal (median of per-round ratios): {100 * drop:.1f} % "
+        f"(target <= 20 %): {'met' if drop <= 0.20 else 'missed'}; server CPU per licence {cpu_extra:+.1f} ms "
+        f"({100 * cpu_extra / med('false', 'cpu_each'):+.1f} %)"
+    )
 
 
 def _load() -> str:

@@ -635,6 +635,17 @@ def _check_token(
     return gen_time, tsa
 
 
+def check_time_stamp_token(
+    signed_data: _cms.SignedData, imprint: bytes, trust_roots: Sequence[bytes], at: datetime
+) -> datetime:
+    """The genTime of an RFC 3161 token over the SHA-256 digest ``imprint`` once it passes :func:`_check_token`
+    (CMS signature, TSA certificate profile, issued by one of ``trust_roots`` (DER), valid at genTime and ``at``);
+    :class:`FastPathRefused` saying what failed otherwise. The national seal's time-stamp is checked with it."""
+    roots = [_cert(der) for der in trust_roots]
+    gen_time, _tsa = _check_token(signed_data, imprint, roots, at, what="time-stamp")
+    return gen_time
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # (4), (5) Chain and revocation
 

@@ -36,6 +36,7 @@ import binascii
 import dataclasses
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -48,6 +49,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ObjectIdentifier
 
 from verifier.errors import InputError
+from verifier.gm_revocation import Sm2StatusEntry
 from verifier.gm_structures import is_sm2_certificate
 from verifier.tlog import TlogError
 from verifier.transparency import LogPolicy
@@ -76,6 +78,7 @@ _SIGNING_PREFIX = BUNDLE_FORMAT.encode() + b"\x00"
 TRUST_BUNDLE_SIGNING = ObjectIdentifier("2.25.204790046195683481055966156548470354339")
 _CLOCK_SKEW = timedelta(minutes=5)
 _MAX_BUNDLE_BYTES = 64 * 1024 * 1024
+_SNAKE = re.compile(r"[A-Z]")
 
 
 class BundleError(InputError):
@@ -225,6 +228,28 @@ class TrustBundle:
     sm2_certificates: Mapping[str, bytes] = dataclasses.field(default_factory=dict)
     """The SM2 service certificates (DER) by role, ``sm2-root`` and ``sm2-seal-ca``, for national seals (国密);
     trusted because the bundle signer (under the root) vouches for them."""
+
+    sm2_seal_status: Mapping[str, CertificateRevocation | None] = dataclasses.field(default_factory=dict)
+    """The status of each SM2 seal certificate by the SHA-256 of its DER (None: not revoked), as the registry
+    published it with this bundle; a revocation source for national seals (:mod:`verifier.gm_revocation`)."""
+
+    @property
+    def sm2_status_source(self) -> tuple[str, datetime, datetime, Mapping[str, Sm2StatusEntry | None]] | None:
+        """The SM2 status entries as a revocation source for :func:`verifier.gm_revocation.national_status`
+        (None when the bundle lists no SM2 seal certificate: an older service)."""
+        if not self.sm2_seal_status:
+            return None
+        entries = {
+            digest: None
+            if r is None
+            else Sm2StatusEntry(
+                revoked_at=r.revoked_at,
+                reason=_SNAKE.sub(lambda m: "_" + m.group(0).lower(), r.reason),
+                invalidity_date=r.invalidity_date,
+            )
+            for digest, r in self.sm2_seal_status.items()
+        }
+        return (f"trust bundle version {self.version}", self.issued_at, self.next_update, entries)
 
     @property
     def sm2_roots(self) -> tuple[bytes, ...]:
@@ -581,6 +606,13 @@ def load_trust_bundle(
         if not is_sm2_certificate(der):
             raise p.fail(f"payload.gm_pki.{role}", "not an SM2 certificate")
         sm2_certificates[role] = der
+    sm2_seal_status = {}
+    for i, raw in enumerate(p.items(top, "gm_seal_certificates", "payload") if "gm_seal_certificates" in top else ()):
+        path = f"payload.gm_seal_certificates[{i}]"
+        table = p.obj(raw, path)
+        sm2_seal_status[p.text(table, "sha256", path).lower()] = _revocation(
+            p, table.get("revocation"), f"{path}.revocation"
+        )
     return TrustBundle(
         version=version,
         issued_at=issued_at,
@@ -594,6 +626,7 @@ def load_trust_bundle(
         signer=signer,
         log=_log_policy(top.get("log")),
         sm2_certificates=sm2_certificates,
+        sm2_seal_status=sm2_seal_status,
     )
 
 

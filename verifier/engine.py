@@ -39,7 +39,8 @@ from cryptography.hazmat.primitives import serialization
 from verifier._fastpath import FastPath
 from verifier.bundle import TrustBundle
 from verifier.errors import InputError
-from verifier.gm import with_national_seals
+from verifier.gm import NationalContext, with_national_seals
+from verifier.gm_revocation import is_sm2_crl
 from verifier.log_check import LogCheck
 from verifier.ltv import RevocationSources
 from verifier.registry import LicenceRegistry, check_licence
@@ -91,7 +92,9 @@ class Verifier:
             raise InputError("at least one trust root is required")
         self.trust_roots = tuple(trust_roots)
         self.bundle = bundle
-        self.crls = tuple(crls)
+        # SM2-signed CRLs belong to the national seal (pyHanko cannot read their signatures); the rest to PAdES.
+        self.sm2_crls = tuple(c for c in crls if is_sm2_crl(c))
+        self.crls = tuple(c for c in crls if not is_sm2_crl(c))
         self.registry = registry
         self.revocation = revocation
         self.log_check = log_check
@@ -152,7 +155,14 @@ class Verifier:
         clock = _check_arguments(self.trust_roots, at)
         try:
             report = await _verify(pdf, self._spec, clock, file, self.trust_roots, self._fast, self.revocation)
-            report = with_national_seals(report, pdf, sm2_roots=self.sm2_roots, require=self.require_national_seal)
+            report = with_national_seals(
+                report,
+                pdf,
+                sm2_roots=self.sm2_roots,
+                require=self.require_national_seal,
+                at=clock,
+                context=self._national_context(),
+            )
             if self.bundle is not None:
                 from verifier.policy import apply_lifecycle_policy
 
@@ -164,6 +174,17 @@ class Verifier:
             return report
         except Exception as exc:  # a verifier bug or a file pyHanko chokes on: never a traceback, an honest answer
             return _unfinished(file, exc)
+
+    def _national_context(self) -> NationalContext:
+        sources = self.revocation
+        return NationalContext(
+            trust_roots=tuple(root.public_bytes(serialization.Encoding.DER) for root in self.trust_roots),
+            crls=self.sm2_crls,
+            bundle=self.bundle.sm2_status_source if self.bundle is not None else None,
+            service_url=sources.service_url if sources is not None else None,
+            online=sources.online if sources is not None else False,
+            timeout=sources.timeout if sources is not None else 10.0,
+        )
 
     def verify(self, pdf: bytes, *, at: datetime | None = None, file: str = "") -> VerificationReport:
         """Verify ``pdf`` with the clock at ``at`` (default now, timezone-aware); never raises for a bad document."""

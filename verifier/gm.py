@@ -12,7 +12,12 @@ DER(SES_Signature) and whose ``/ByteRange`` covers its whole revision except ``/
 6. the seal maker's signature over DER(SES_SealInfo) verifies (else the seal data, e.g. its picture, was
    altered) and the seal maker's certificate is a trusted SM2 root or issued by one;
 7. the signer certificate was issued by the seal maker's CA or a trusted SM2 root;
-8. an RFC 3161 time-stamp, when present, is over the SHA-256 of the signature value.
+8. an RFC 3161 time-stamp, when present, is over the SHA-256 of the signature value, its CMS signature verifies
+   and its TSA certificate is a time-stamping certificate issued by a trusted (P-256) root, valid then and now
+   (the PAdES verifier's own token check, :func:`verifier._fastpath.check_time_stamp_token`); its time is then the
+   proven signing time. A forged, altered or untrusted token makes the national seal invalid;
+9. the signer's SM2 certificate is not revoked at the signing time (:mod:`verifier.gm_revocation`): SM2 CRLs,
+   the trust bundle, or fetched with ``--service``/``--online``; without any: indeterminate, never valid.
 
 Example::
 
@@ -24,14 +29,15 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from io import BytesIO
 from typing import Any
 
-from asn1crypto import cms, x509
+from asn1crypto import x509
 
+from verifier.gm_revocation import NationalStatus, Sm2StatusEntry, fetch_sm2_crls, national_status
 from verifier.gm_structures import (
     DEFAULT_USER_ID,
     SES_ID,
@@ -63,7 +69,20 @@ class NationalSealResult:
     signed_at: datetime | None = None
     time_stamped: bool = False
     trust_checked: bool = True
-    """False when no SM2 root was given: integrity and signatures were checked, the seal maker's trust was not."""
+    """False when no SM2 root was given: integrity and signatures were checked, the seal maker's trust and the
+    certificate's revocation were not."""
+    indeterminate: bool = False
+    """True when the seal is intact but could not be judged (no or stale revocation data, revoked without proof
+    of time); ``valid`` is then False."""
+    time_stamp_at: datetime | None = None
+    """The time the trusted time-stamp proves (the proven signing time), None without a checked time-stamp."""
+    revocation: str | None = None
+    """The signer certificate's status: ``good``, ``revoked``, ``indeterminate``, or None (not checked)."""
+
+    @property
+    def status(self) -> str:
+        """``valid``, ``invalid`` or ``indeterminate``."""
+        return "valid" if self.valid else "indeterminate" if self.indeterminate else "invalid"
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -71,6 +90,9 @@ class NationalSealResult:
             "kind": "gm",
             "field": self.field_name,
             "valid": self.valid,
+            "status": self.status,
+            "time_stamp_at": self.time_stamp_at.isoformat() if self.time_stamp_at is not None else None,
+            "revocation": self.revocation,
             "reason": str(self.reason),
             "seal_name": self.seal_name,
             "es_id": self.es_id,
@@ -84,6 +106,27 @@ class _Invalid(Exception):
     def __init__(self, zh: str, en: str) -> None:
         super().__init__(en)
         self.message = Message(zh, en)
+
+
+class _Indeterminate(_Invalid):
+    pass
+
+
+@dataclass(frozen=True)
+class NationalContext:
+    """What national seals are judged with besides the SM2 roots (all optional; default offline, nothing)."""
+
+    trust_roots: tuple[bytes, ...] = ()
+    """The (P-256) trust roots, DER: the time-stamp's TSA certificate must be issued by one."""
+    crls: tuple[bytes, ...] = ()
+    """SM2 CRLs (DER) the caller gives (``seal-verify --crl``)."""
+    bundle: tuple[str, datetime, datetime, Mapping[str, Sm2StatusEntry | None]] | None = None
+    """A checked trust bundle's SM2 status entries: (name, issued at, next update, status by certificate SHA-256)."""
+    service_url: str | None = None
+    """Fetch SM2 CRLs from this service (``--service``)."""
+    online: bool = False
+    """Fetch SM2 CRLs from the certificates' distribution points (``--online``)."""
+    timeout: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -159,7 +202,9 @@ def _validity(cert: x509.Certificate) -> tuple[datetime, datetime]:
     return validity["not_before"].native, validity["not_after"].native
 
 
-def _check(found: _Found, data: bytes, roots: Sequence[x509.Certificate] | None) -> NationalSealResult:
+def _check(
+    found: _Found, data: bytes, roots: Sequence[x509.Certificate] | None, context: NationalContext, at: datetime
+) -> NationalSealResult:
     signed = _signed_bytes(data, found.byte_range)
     signature = _load(found.contents)
     tbs = signature["to_sign"]
@@ -225,46 +270,135 @@ def _check(found: _Found, data: bytes, roots: Sequence[x509.Certificate] | None)
                 "签章者证书不是由受信任的 SM2 证书机构签发的",
                 "the signer's SM2 certificate was not issued by a trusted SM2 authority",
             )
-        # (8) time-stamp over the signature value
+        # (8) time-stamp over the signature value: its time is the proven signing time
+        proven_at: datetime | None = None
         if facts["time_stamped"]:
-            _check_time_stamp(bytes(signature["time_stamp"].native), bytes(signature["signature"].native))
+            proven_at = _check_time_stamp(
+                bytes(signature["time_stamp"].native), bytes(signature["signature"].native), context, at
+            )
+            if proven_at is not None and proven_at < signed_at - _CLAIM_SKEW:
+                raise _Invalid(
+                    "国密签章的时间戳早于其声明的签章时间",
+                    f"the national seal's time-stamp ({proven_at.isoformat()}) is earlier than the signing time it "
+                    f"claims ({signed_at.isoformat()})",
+                )
+        facts["time_stamp_at"] = proven_at
+        # (9) revocation of the signer's certificate (only where trust is checked: with the SM2 roots)
+        status: NationalStatus | None = None
+        if roots is not None:
+            issuer = next((c for c in (maker, *roots) if certificate_signed_by(signer, c)), maker)
+            crls = context.crls
+            if context.service_url or context.online:
+                crls = (
+                    *crls,
+                    *fetch_sm2_crls(
+                        signer, service_url=context.service_url, online=context.online, timeout=context.timeout
+                    ),
+                )
+            status = national_status(
+                signer,
+                issuer,
+                signed_at=proven_at or signed_at,
+                proven=proven_at is not None,
+                at=at,
+                crls=crls,
+                bundle=context.bundle,
+            )
+            facts["revocation"] = status.outcome
+            if status.outcome == "revoked":
+                raise _Invalid(status.message.zh, status.message.en)
+            if status.outcome == "indeterminate":
+                raise _Indeterminate(status.message.zh, status.message.en)
+    except _Indeterminate as unknown:
+        return NationalSealResult(found.field_name, False, unknown.message, indeterminate=True, **facts)
     except _Invalid as invalid:
         return NationalSealResult(found.field_name, False, invalid.message, **facts)
-    return NationalSealResult(
-        found.field_name,
-        True,
-        Message(
-            f"国密电子签章有效：{facts['seal_name']}（SM2/SM3，GB/T 38540）",
-            f"National seal valid: {facts['seal_name']} (SM2/SM3, GB/T 38540)",
-        ),
-        **facts,
-    )
+    if roots is None:
+        reason = Message(
+            f"国密电子签章完整：{facts['seal_name']}（未提供 SM2 根证书，未检查制章者信任和证书吊销状态）",
+            f"National seal intact: {facts['seal_name']} (no SM2 root given: the seal maker's trust and the "
+            "certificate's revocation were not checked)",
+        )
+    else:
+        stamped = facts["time_stamp_at"]
+        proof = f"；时间戳证明签章时间 {stamped.isoformat(timespec='seconds')}" if stamped else ""
+        proof_en = f"; a time-stamp proves {stamped.isoformat(timespec='seconds')}" if stamped else ""
+        assert status is not None
+        reason = Message(
+            f"国密电子签章有效：{facts['seal_name']}（SM2/SM3，GB/T 38540；{status.message.zh}{proof}）",
+            f"National seal valid: {facts['seal_name']} (SM2/SM3, GB/T 38540; {status.message.en}{proof_en})",
+        )
+    return NationalSealResult(found.field_name, True, reason, **facts)
 
 
-def _check_time_stamp(token_der: bytes, signature_value: bytes) -> None:
+#: How much earlier than the claimed signing time a time-stamp may be (clock skew between signer and TSA).
+_CLAIM_SKEW = timedelta(minutes=5)
+
+
+def _check_time_stamp(
+    token_der: bytes, signature_value: bytes, context: NationalContext, at: datetime
+) -> datetime | None:
+    """The time the token proves, after the PAdES verifier's token checks; None when no trust root was given to
+    check it against (then nothing is proven). :class:`_Invalid` naming what is wrong otherwise."""
+    from verifier import _cms
+    from verifier._fastpath import FastPathRefused, check_time_stamp_token
+
     try:
-        token = cms.ContentInfo.load(token_der)
-        tst = token["content"]["encap_content_info"]["content"].parsed
-        imprint = tst["message_imprint"]
-        algorithm = imprint["hash_algorithm"]["algorithm"].native
-        expected = hashlib.new(algorithm, signature_value).digest()
-        ok = bytes(imprint["hashed_message"].native) == expected
+        signed_data = _cms.signed_data(token_der)
+        tst = _cms.tst_info(signed_data.content or b"")
     except Exception:
-        ok = False
-    if not ok:
+        raise _Invalid(
+            "国密签章的时间戳无法读取（格式错误）", "the national seal's time-stamp token is malformed"
+        ) from None
+    if tst.imprint != hashlib.sha256(signature_value).digest():
         raise _Invalid(
             "国密签章的时间戳不是针对其签名值的", "the national seal's time-stamp is not over its signature value"
         )
+    if not context.trust_roots:
+        return None
+    try:
+        return check_time_stamp_token(signed_data, tst.imprint, context.trust_roots, at)
+    except FastPathRefused as refused:
+        text = str(refused)
+        if "outside its validity" in text:
+            try:  # valid when it was made, expired since: it can no longer be checked (not: it is false)
+                made = check_time_stamp_token(signed_data, tst.imprint, context.trust_roots, tst.gen_time)
+            except FastPathRefused:
+                made = None
+            if made is not None:
+                raise _Indeterminate(
+                    "国密签章的时间戳已无法验证（时间戳证书已过期）",
+                    f"the national seal's time-stamp can no longer be checked: its TSA certificate is outside its "
+                    f"validity at {at.isoformat(timespec='seconds')} (it was valid at {made.isoformat()})",
+                ) from None
+        if "trust root" in text:
+            raise _Invalid(
+                "国密签章的时间戳不是由受信任的时间戳服务签发的",
+                f"the national seal's time-stamp is from an untrusted TSA ({text})",
+            ) from None
+        if "does not verify" in text or "does not match" in text:
+            raise _Invalid(
+                "国密签章的时间戳被伪造或改动（时间戳签名验证失败）",
+                f"the national seal's time-stamp was forged or altered: its TSA signature does not verify ({text})",
+            ) from None
+        raise _Invalid("国密签章的时间戳无效", f"the national seal's time-stamp is not valid ({text})") from None
 
 
 def verify_national_seals(
-    data: bytes, *, sm2_roots: Sequence[bytes], at: datetime | None = None
+    data: bytes,
+    *,
+    sm2_roots: Sequence[bytes],
+    at: datetime | None = None,
+    context: NationalContext | None = None,
 ) -> tuple[NationalSealResult, ...]:
     """Check every national seal in the PDF ``data`` against the trusted SM2 roots (DER); never raises for a
-    bad document. ``at`` is accepted for symmetry with :func:`verifier.verify_pdf`: a national seal is judged at
-    its own signing time (the seal data's and the certificates' validity then). With no ``sm2_roots`` everything
-    but the seal maker's trust is checked (``trust_checked`` is then False)."""
-    del at
+    bad document. A national seal is judged at its own signing time (the seal data's and the certificates'
+    validity then); ``at`` (default now) is the validation time for the time-stamp's TSA certificate and the
+    currency of revocation data. With no ``sm2_roots`` everything but the seal maker's trust and the revocation
+    status is checked (``trust_checked`` is then False). ``context`` gives the (P-256) roots the time-stamp is
+    checked against and the revocation sources (:class:`NationalContext`)."""
+    at = at or datetime.now(UTC)
+    context = context or NationalContext()
     roots = [x509.Certificate.load(der) for der in sm2_roots] if sm2_roots else None
     try:
         found = _national_fields(data)
@@ -276,7 +410,7 @@ def verify_national_seals(
     results = []
     for item in found:
         try:
-            results.append(_check(item, data, roots))
+            results.append(_check(item, data, roots, context, at))
         except _Invalid as invalid:
             results.append(NationalSealResult(item.field_name, False, invalid.message))
         except Exception as exc:  # never a traceback for a hostile file
@@ -296,15 +430,53 @@ def national_seal_time(result: NationalSealResult) -> datetime | None:
 
 
 def with_national_seals(
-    report: VerificationReport, data: bytes, *, sm2_roots: Sequence[bytes], require: bool = False
+    report: VerificationReport,
+    data: bytes,
+    *,
+    sm2_roots: Sequence[bytes],
+    require: bool = False,
+    at: datetime | None = None,
+    context: NationalContext | None = None,
 ) -> VerificationReport:
     """``report`` (the PAdES verdict) with the national seals of ``data`` checked and reported.
 
-    The document is valid only when every seal on it is valid: an invalid national seal makes it invalid; with
-    ``require`` a document without a national seal is invalid too.
+    The document is valid only when every seal on it is valid: an invalid national seal makes it invalid, an
+    indeterminate one (no revocation data, say) makes a valid document indeterminate; with ``require`` a
+    document without a national seal is invalid too.
     """
-    results = verify_national_seals(data, sm2_roots=sm2_roots) if GM_SUBFILTER.encode() in data else ()
-    failed = [r for r in results if not r.valid]
+    results = (
+        verify_national_seals(data, sm2_roots=sm2_roots, at=at, context=context)
+        if GM_SUBFILTER.encode() in data
+        else ()
+    )
+    if results:
+        report = dataclasses.replace(report, pades_verdict=report.verdict)
+    failed = [r for r in results if not r.valid and not r.indeterminate]
+    unknown = [r for r in results if r.indeterminate]
+    if not failed and unknown:
+        first = unknown[0]
+        detail = f"national seal {first.field_name}: {first.reason.en}"
+        if report.verdict is Verdict.VALID:
+            subindication = (
+                SubIndication.REVOKED_NO_POE.value
+                if first.revocation == "indeterminate" and "revoked" in first.reason.en
+                else SubIndication.TRY_LATER.value
+            )
+            return dataclasses.replace(
+                report,
+                verdict=Verdict.INDETERMINATE,
+                indication=Indication.INDETERMINATE,
+                subindication=subindication,
+                messages=(first.reason,),
+                details=(*report.details, detail),
+                national_seals=results,
+            )
+        return dataclasses.replace(
+            report,
+            messages=(*report.messages, first.reason),
+            details=(*report.details, detail),
+            national_seals=results,
+        )
     if failed:
         first = failed[0]
         if report.verdict in (Verdict.VALID, Verdict.INDETERMINATE):
@@ -313,9 +485,13 @@ def with_national_seals(
                 report,
                 verdict=Verdict.INVALID,
                 indication=Indication.TOTAL_FAILED,
-                subindication=SubIndication.SIG_CRYPTO_FAILURE.value
-                if report.verdict is Verdict.VALID
-                else report.subindication,
+                subindication=(
+                    SubIndication.REVOKED.value
+                    if first.revocation == "revoked"
+                    else SubIndication.SIG_CRYPTO_FAILURE.value
+                    if report.verdict is Verdict.VALID
+                    else report.subindication
+                ),
                 messages=(first.reason, *(m for m in report.messages if report.verdict is not Verdict.VALID)),
                 details=(*report.details, f"national seal {first.field_name}: {first.reason.en}"),
                 national_seals=results,

@@ -304,6 +304,10 @@ class VerificationReport:
     national_seals: tuple[Any, ...] = ()
     """The national seals (国密, GB/T 38540) found, each a :class:`verifier.gm.NationalSealResult`."""
 
+    pades_verdict: Verdict | None = None
+    """The PAdES seal's own verdict before the national seals were combined into :attr:`verdict` (None when the
+    file has no national seal: the verdict is then the PAdES seal's)."""
+
     @property
     def ok(self) -> bool:
         """Whether the verdict is valid."""
@@ -339,6 +343,7 @@ class VerificationReport:
             "verifiable_until": _iso(self.verifiable_until),
             "long_term": str(self.long_term),
             "national_seals": [seal.to_json() for seal in self.national_seals],
+            "pades_verdict": self.pades_verdict.value if self.pades_verdict is not None else None,
         }
 
 

@@ -84,7 +84,7 @@ from verifier.archive_chain import chain_problem, timestamp_chain, tsa_revocatio
 from verifier.bundle import TrustBundle
 from verifier.checks import impersonated_issuer, signature_value_problem
 from verifier.errors import InputError
-from verifier.gm import with_national_seals
+from verifier.gm import NationalContext, with_national_seals
 from verifier.levels import level_hint, no_proof_of_time, validate_below_lta
 from verifier.ltv import RevocationSources, verifiable_until
 from verifier.placement import sealed_revision_readable, signature_relocated, signed_bytes_damage
@@ -997,7 +997,17 @@ async def verify_pdf_async(
         spec = _validation_spec(trust_roots)
         fast = FastPath(trust_roots) if fast_path else None
         report = await _verify(data, spec, clock, file, trust_roots, fast)
-        report = with_national_seals(report, data, sm2_roots=sm2_roots, require=require_national_seal)
+        report = with_national_seals(
+            report,
+            data,
+            sm2_roots=sm2_roots,
+            require=require_national_seal,
+            at=clock,
+            context=NationalContext(
+                trust_roots=tuple(root.public_bytes(serialization.Encoding.DER) for root in trust_roots),
+                bundle=bundle.sm2_status_source if bundle is not None else None,
+            ),
+        )
         # (5) With a trust bundle: the seal's lifecycle (retired at a cut-over, revoked, key compromised since T)
         # judged at the time the signature time-stamp proves (verifier/policy.py).
         if bundle is None:

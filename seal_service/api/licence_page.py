@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from functools import partial
 from typing import Any
@@ -91,10 +92,20 @@ var words={valid:['有效','valid','ok'],invalid:['无效','invalid','bad'],
 function esc(s){var d=document.createElement('div');d.textContent=s;return d.innerHTML}
 function t(zh,en){return '<span class="zh" lang="zh-CN">'+esc(zh)+'</span>'+
  '<span class="en" lang="en">'+esc(en)+'</span>'}
+function pair(m){var p=(m||'').split(' / ');return t(p[0],p.slice(1).join(' / ')||p[0])}
+function seals(r){var pv=r.pades_verdict||r.verdict,pw=words[pv]||words.indeterminate;
+ var h='<dl id="file-seals"><dt>'+t('PAdES 电子印章','PAdES seal')+'</dt><dd class="'+pw[2]+
+ '" id="file-seal-pades" data-status="'+esc(pv)+'">'+t(pw[0],pw[1])+'</dd><dt>'+t('国密电子签章','National seal (SM2)')+
+ '</dt>';var n=r.national_seals||[];
+ if(!n.length){h+='<dd id="file-seal-gm" data-status="absent">'+t('无（此文件没有国密签章）','none in this file')+
+ '</dd>'}
+ n.forEach(function(g){var gw=words[g.status]||words.indeterminate;h+='<dd class="'+gw[2]+
+ '" id="file-seal-gm" data-status="'+esc(g.status)+'">'+t(gw[0],gw[1])+'<br><small>'+pair(g.reason)+'</small></dd>'});
+ return h+'</dl>'}
 function show(r){var w=words[r.verdict]||words.indeterminate;
  var h='<p class="verdict '+w[2]+'" id="verdict" data-verdict="'+esc(r.verdict)+'">'+t(w[0],w[1])+'</p><ul>';
  (r.messages||[]).forEach(function(m){var p=m.split(' / ');h+='<li>'+t(p[0],p.slice(1).join(' / ')||p[0])+'</li>'});
- h+='</ul>';if(r.long_term){var q=r.long_term.split(' / ');
+ h+='</ul>'+seals(r);if(r.long_term){var q=r.long_term.split(' / ');
  h+='<p id="long-term"><small>'+t(q[0],q.slice(1).join(' / ')||q[0])+'</small></p>'}
  if(r.licence&&r.licence.id&&r.licence.id!==id){h+='<p class="bad">'+
  t('注意：此文件是另一份证照（'+r.licence.id+'）','Note: this file is another licence ('+r.licence.id+')')+'</p>'}
@@ -138,7 +149,11 @@ def _not_found_body(licence_id: str) -> str:
 
 
 def _licence_body(
-    licence: Licence, at: datetime, renewed_at: datetime | None = None, printed_number: str | None = None
+    licence: Licence,
+    at: datetime,
+    renewed_at: datetime | None = None,
+    printed_number: str | None = None,
+    gm: NationalSealRecord | None = None,
 ) -> str:
     status = licence_status(licence, at)
     css, zh, en = STATUS_WORDS.get(status, ("bad", status, status))
@@ -173,6 +188,7 @@ def _licence_body(
             )
             + "</dd>"
         )
+    items += _seal_rows(licence, gm)
     reason = ""
     if status != "valid" and licence.status_reason:
         reason = f"<p>{html.escape(licence.status_reason)}</p>"
@@ -192,6 +208,73 @@ def _licence_body(
             "checking the file shows whether the PDF you hold was altered.",
         )
         + "</small></p></section>"
+    )
+
+
+@dataclass(frozen=True)
+class NationalSealRecord:
+    """The national seal (国密) a licence carries, as the registry knows it."""
+
+    es_id: str
+    """The seal data's code (印章编码)."""
+    revoked_at: datetime | None
+    """When its SM2 certificate was (or will be) revoked, None when it is not."""
+    reason: str | None
+
+
+def _seal_rows(licence: Licence, gm: NationalSealRecord | None) -> str:
+    """The seals on the licence, each with its status on record: the PAdES seal and the national seal (国密)."""
+    status = licence_status(licence, licence.sealed_at)
+    pades_css = "ok" if status in ("valid", "expired", "suspended") else "bad"
+    pades = (
+        f'<dt>{_t("PAdES 电子印章", "PAdES seal")}</dt><dd id="seal-pades" class="{pades_css}" data-status="present">'
+        + _t(f"{licence.seal.name}（P-256，PAdES）", f"{licence.seal.name} (P-256, PAdES)")
+        + "</dd>"
+    )
+    if gm is None:
+        national = '<dd id="seal-gm" data-status="absent">' + _t("无（只有 PAdES 印章）", "none (PAdES seal only)")
+        return pades + f"<dt>{_t('国密电子签章', 'National seal')}</dt>{national}</dd>"
+    if gm.revoked_at is None or gm.revoked_at > licence.sealed_at:
+        css, state = "ok", "valid"
+        words = _t(
+            f"有效（SM2/SM3，GB/T 38540，印章编码 {gm.es_id}）",
+            f"valid (SM2/SM3, GB/T 38540, seal code {gm.es_id})",
+        )
+        if gm.revoked_at is not None:
+            day = gm.revoked_at.astimezone(CHINA_TZ).date().isoformat()
+            words += _t(
+                f"；签章证书于 {day} 吊销，本证照在此之前盖章",
+                f"; its certificate was revoked on {day}, after this licence was sealed",
+            )
+    else:
+        css, state = "bad", "invalid"
+        day = gm.revoked_at.astimezone(CHINA_TZ).date().isoformat()
+        words = _t(
+            f"无效：签章证书已于 {day} 吊销（{gm.reason or '-'}），早于盖章时间",
+            f"invalid: its certificate was revoked on {day} ({gm.reason or '-'}), before the licence was sealed",
+        )
+    return (
+        pades
+        + f'<dt>{_t("国密电子签章", "National seal")}</dt><dd id="seal-gm" class="{css}" data-status="{state}">'
+        + words
+        + "</dd>"
+    )
+
+
+def _national_record(instance: Instance, session: Any, licence: Licence) -> NationalSealRecord | None:
+    """The national seal ``licence`` carries and its SM2 certificate's revocation (None: PAdES only)."""
+    from seal_service.gm.revocation import material_revocation
+    from seal_service.storage.gm_models import GmLicenceSeal, GmSealMaterial
+
+    row = session.get(GmLicenceSeal, licence.id)
+    if row is None:
+        return None
+    material = session.get(GmSealMaterial, row.material_id)
+    revocation = material_revocation(licence.seal, instance.lifecycle.state(session))
+    return NationalSealRecord(
+        es_id=f"{material.seal_id}-{material.generation}",
+        revoked_at=revocation.revoked_at if revocation is not None else None,
+        reason=revocation.reason.value if revocation is not None else None,
     )
 
 
@@ -222,30 +305,34 @@ def log_line(licence: Licence, at: datetime) -> str:
     )
 
 
-def _load(instance: Instance, licence_id: str) -> tuple[Licence | None, datetime | None, str | None]:
-    """The licence, when it was last renewed, and the number printed on it if that duplicated another's."""
+def _load(
+    instance: Instance, licence_id: str
+) -> tuple[Licence | None, datetime | None, str | None, NationalSealRecord | None]:
+    """The licence, when it was last renewed, the number printed on it if that duplicated another's, and its
+    national seal."""
     with instance.sessions() as session:
         licence = session.get(Licence, licence_id)
         if licence is None:
-            return None, None, None
+            return None, None, None, None
         _ = licence.authority.name, licence.seal.name  # load while the session is open
         change = session.get(LicenceNumberChange, licence_id)
         printed = change.printed_number if change is not None else None
-        return licence, last_renewed(session, licence_id), printed
+        gm = _national_record(instance, session, licence)
+        return licence, last_renewed(session, licence_id), printed, gm
 
 
 def render_licence_page(instance: Instance, licence_id: str, *, lang: str, at: datetime) -> tuple[int, str]:
     """(HTTP status, HTML) of the page for ``licence_id``."""
     html_lang = "en" if lang == "en" else "zh-CN"
-    licence, renewed_at, printed = (
-        _load(instance, licence_id) if _LOOKS_LIKE_AN_ID.fullmatch(licence_id) else (None, None, None)
+    licence, renewed_at, printed, gm = (
+        _load(instance, licence_id) if _LOOKS_LIKE_AN_ID.fullmatch(licence_id) else (None, None, None, None)
     )
     if licence is None:
         title = "未找到证照 / Licence not found"
         shown = licence_id if len(licence_id) <= MAX_LICENCE_ID else licence_id[:MAX_LICENCE_ID] + "…"
         return 404, _page(title, _not_found_body(shown), lang=html_lang)
     title = f"证照核验 {licence.number}"
-    return 200, _page(title, _licence_body(licence, at, renewed_at, printed), lang=html_lang)
+    return 200, _page(title, _licence_body(licence, at, renewed_at, printed, gm), lang=html_lang)
 
 
 _HEADERS = {

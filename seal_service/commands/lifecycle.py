@@ -147,13 +147,17 @@ def cmd_crl_publish(args: argparse.Namespace, settings: Settings) -> int:
     instance = _instance(settings)
     at = datetime.now(UTC)
     out = Path(args.output) if args.output else settings.resolved_home / "crl"
-    for role in ("root", "seal-ca"):
+    from seal_service.gm import national_trust_roots
+
+    # The SM2 seal CA's CRL too, when the instance has the national seal's PKI (docs/gm-crypto.md, "Revocation").
+    roles = ("root", "seal-ca", "sm2-seal-ca") if national_trust_roots(instance) else ("root", "seal-ca")
+    for role in roles:
         der = instance.revocation.crl(role, at=at, fresh=True)
         crl = x509.load_der_x509_crl(der)
         number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
         _write(str(out / f"{role}.crl"), der)
         print(
-            f"{role + '.crl':<12} number {number}  thisUpdate {crl.last_update_utc.isoformat()}  "
+            f"{role + '.crl':<16} number {number}  thisUpdate {crl.last_update_utc.isoformat()}  "
             f"nextUpdate {crl.next_update_utc.isoformat() if crl.next_update_utc else '-'}  "
             f"{len(crl)} revoked  -> {out / (role + '.crl')}"
         )

@@ -27,6 +27,14 @@ GM_SUBFILTER = "/GB.T38540.SES.v4"
 GM_RESERVED = 65536
 
 
+class ReservationTooSmall(ValueError):
+    """The SES_Signature did not fit the bytes reserved for it (``needed`` says how many it takes)."""
+
+    def __init__(self, needed: int, reserved: int) -> None:
+        super().__init__(f"SES_Signature of {needed} bytes does not fit the {reserved} reserved")
+        self.needed = needed
+
+
 def embed_ses_signature(
     pdf: bytes, *, sign: Callable[[bytes], bytes], at: datetime, reserved: int = GM_RESERVED
 ) -> bytes:
@@ -49,6 +57,6 @@ def embed_ses_signature(
     del view
     der = sign(sm3(signed))
     if len(der) > reserved:
-        raise ValueError(f"SES_Signature of {len(der)} bytes does not fit the {reserved} reserved")
+        raise ReservationTooSmall(len(der), reserved)
     coroutine.send(der)
     return bytes(output.getvalue())

@@ -69,8 +69,10 @@ def build_certificate(
     at: datetime,
     validity: timedelta,
     ca: bool,
+    crl_url: str | None = None,
 ) -> x509.Certificate:
-    """An SM2 certificate for ``public_key``, signed by ``issuer_key`` (self-signed when ``issuer`` is None)."""
+    """An SM2 certificate for ``public_key``, signed by ``issuer_key`` (self-signed when ``issuer`` is None), with
+    a CRL distribution point when ``crl_url`` is given."""
     start = (at - timedelta(minutes=1)).replace(microsecond=0)
     issuer_name = subject if issuer is None else issuer.subject
     issuer_point = public_key if issuer is None else issuer.public_key["public_key"].native
@@ -97,6 +99,21 @@ def build_certificate(
         )
     if ca and issuer is None:
         extensions[0]["extn_value"] = {"ca": True, "path_len_constraint": 1}
+    if crl_url is not None:
+        extensions.append(
+            {
+                "extn_id": "crl_distribution_points",
+                "critical": False,
+                "extn_value": [
+                    {
+                        "distribution_point": x509.DistributionPointName(
+                            name="full_name",
+                            value=[x509.GeneralName(name="uniform_resource_identifier", value=crl_url)],
+                        )
+                    },
+                ],
+            }
+        )
     tbs = x509.TbsCertificate(
         {
             "version": "v3",
@@ -148,8 +165,10 @@ def build_sm2_seal_certificate(
     ca_key: Sm2Signer,
     at: datetime,
     validity: timedelta = SEAL_VALIDITY,
+    crl_url: str | None = None,
 ) -> x509.Certificate:
-    """An SM2 seal (signer) certificate: key usage digitalSignature + nonRepudiation (electronic seals)."""
+    """An SM2 seal (signer) certificate: key usage digitalSignature + nonRepudiation (electronic seals); its CRL
+    distribution point is ``crl_url`` (the SM2 seal CA's CRL) when given."""
     subject = x509.Name.build(
         {
             "country_name": "CN",
@@ -160,5 +179,12 @@ def build_sm2_seal_certificate(
         }
     )
     return build_certificate(
-        subject=subject, public_key=public_key, issuer=ca, issuer_key=ca_key, at=at, validity=validity, ca=False
+        subject=subject,
+        public_key=public_key,
+        issuer=ca,
+        issuer_key=ca_key,
+        at=at,
+        validity=validity,
+        ca=False,
+        crl_url=crl_url,
     )

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from seal_service.errors import ConfigurationError, NotFound
 from seal_service.gm.keys import Sm2KeyStore, Sm2Signer
-from seal_service.gm.pdf import embed_ses_signature
+from seal_service.gm.pdf import ReservationTooSmall, embed_ses_signature
 from seal_service.gm.pki import Sm2Role, build_sm2_root, build_sm2_seal_ca, build_sm2_seal_certificate
 from seal_service.gm.seal_data import SealDataSpec, build_ses_seal, build_ses_signature, compact_picture
 from seal_service.instance import Instance
@@ -30,6 +30,9 @@ from seal_service.storage.models import Authority, Seal, SealStatus
 from verifier.gm_structures import SESeal, sm3
 
 _LOCK = threading.Lock()
+#: Bytes reserved for an SES_Signature beyond its seal data and signer certificate: the signature, the times and the
+#: time-stamp token (about 2 kB with its TSA certificate). A larger one is embedded on a second try.
+RESERVE_SLACK = 3072
 
 
 def gm_keys(instance: Instance) -> Sm2KeyStore:
@@ -109,6 +112,7 @@ def issue_gm_material(
         ca=ca,
         ca_key=ca_key,
         at=at,
+        crl_url=instance.urls.crl(Sm2Role.SEAL_CA.value),
     )
     validity = cert["tbs_certificate"]["validity"]
     not_before, not_after = validity["not_before"].native, validity["not_after"].native
@@ -216,29 +220,38 @@ class GmMaterial:
     not_after: datetime
 
 
-def gm_material_for(instance: Instance, seal_id: str, *, at: datetime) -> GmMaterial | None:
-    """The current SM2 material of ``seal_id`` valid at ``at``, or None when the seal has none."""
-    with instance.sessions() as session:
-        row = session.scalars(
-            select(GmSealMaterial)
-            .where(GmSealMaterial.seal_id == seal_id, GmSealMaterial.status == "current")
-            .order_by(GmSealMaterial.generation.desc())
-        ).first()
-        if row is None or not (row.not_before <= at < row.not_after):
-            return None
-        materials: dict[int, GmMaterial] = instance.__dict__.setdefault("_gm_materials", {})
-        found = materials.get(row.id)
-        if found is None:
-            found = GmMaterial(
-                material_id=row.id,
-                ses_seal_der=row.ses_seal_der,
-                certificate_der=row.certificate_der,
-                signer=gm_keys(instance).resolve(row.key_ref),
-                not_before=row.not_before,
-                not_after=row.not_after,
-            )
-            materials[row.id] = found
-        return found
+def gm_material_for(
+    instance: Instance, seal_id: str, *, at: datetime, session: Session | None = None
+) -> GmMaterial | None:
+    """The current SM2 material of ``seal_id`` valid at ``at``, or None when the seal has none (read in
+    ``session`` when given: the sealing flow's own)."""
+    if session is None:
+        with instance.sessions() as own:
+            return gm_material_for(instance, seal_id, at=at, session=own)
+    # Only the id and validity: the seal data and certificate (~25 kB) are read once per process and generation.
+    current = session.execute(
+        select(GmSealMaterial.id, GmSealMaterial.not_before, GmSealMaterial.not_after)
+        .where(GmSealMaterial.seal_id == seal_id, GmSealMaterial.status == "current")
+        .order_by(GmSealMaterial.generation.desc())
+        .limit(1)
+    ).first()
+    if current is None or not (current.not_before <= at < current.not_after):
+        return None
+    materials: dict[int, GmMaterial] = instance.__dict__.setdefault("_gm_materials", {})
+    found = materials.get(current.id)
+    if found is None:
+        row = session.get(GmSealMaterial, current.id)
+        assert row is not None
+        found = GmMaterial(
+            material_id=row.id,
+            ses_seal_der=row.ses_seal_der,
+            certificate_der=row.certificate_der,
+            signer=gm_keys(instance).resolve(row.key_ref),
+            not_before=row.not_before,
+            not_after=row.not_after,
+        )
+        materials[row.id] = found
+    return found
 
 
 def gm_seal_pdf(
@@ -267,9 +280,15 @@ def gm_seal_pdf(
         made.append(der)
         return der
 
-    # Room for the seal data (mostly its picture), the signer certificate, the signature and the time-stamp.
-    sealed = embed_ses_signature(pdf, sign=sign, at=at, reserved=len(material.ses_seal_der) + 8192)
-    return sealed, sm3(made[0]).hex()
+    # Room for the seal data (mostly its picture), the signer certificate, the signature and the time-stamp (a
+    # token with its TSA certificate is about 1.3 kB): the reservation is hex in the PDF, and every byte of slack is
+    # two more bytes the PAdES seal that follows has to parse.
+    reserved = len(material.ses_seal_der) + len(material.certificate_der) + RESERVE_SLACK
+    try:
+        sealed = embed_ses_signature(pdf, sign=sign, at=at, reserved=reserved)
+    except ReservationTooSmall as small:  # a larger time-stamp (a TSA chain): once more with room for it
+        sealed = embed_ses_signature(pdf, sign=sign, at=at, reserved=small.needed + 1024)
+    return sealed, sm3(made[-1]).hex()
 
 
 def gm_licence_row(licence_id: str, material: GmMaterial, signature_sm3: str) -> GmLicenceSeal:

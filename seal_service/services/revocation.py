@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from cryptography import x509
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from seal_service.errors import NotFound
 from seal_service.protocols.crl import RevokedEntry, build_crl
@@ -126,6 +127,26 @@ class RevocationService:
         upcoming: list[datetime] = []
         entries: list[RevokedEntry] = []
         with self._instance.sessions() as session:
+            if issuer_role == "sm2-seal-ca":
+                from seal_service.gm.revocation import certificate_serial, sm2_revocations
+
+                lifecycle = self._instance.lifecycle
+                for material, revocation in sm2_revocations(session, lifecycle.state(session)):
+                    if revocation is None:
+                        continue
+                    if revocation.revoked_at > at:
+                        upcoming.append(revocation.revoked_at)
+                        continue
+                    entries.append(
+                        RevokedEntry(
+                            serial_number=certificate_serial(material),
+                            revoked_at=revocation.revoked_at,
+                            reason=revocation.reason,
+                            invalidity_date=revocation.invalidity_date,
+                        )
+                    )
+                entries.sort(key=lambda e: e.serial_number)
+                return entries, min(upcoming, default=None)
             if issuer_role == "seal-ca":
                 lifecycle = self._instance.lifecycle
                 for cert, revocation in lifecycle.revoked_certificates(session, lifecycle.state(session)):
@@ -168,8 +189,8 @@ class RevocationService:
         a client that alternates between nodes. nextUpdate stops at the next scheduled revocation (a memorandum
         cut-over), so no CRL vouches for a certificate past its cut-over. ``fresh`` forces a new CRL.
         """
-        if issuer_role not in ("root", "seal-ca"):
-            raise NotFound(f"no CRL for {issuer_role!r}; there are root and seal-ca")
+        if issuer_role not in ("root", "seal-ca", "sm2-seal-ca"):
+            raise NotFound(f"no CRL for {issuer_role!r}; there are root, seal-ca and sm2-seal-ca")
         # The registry is read on every call (a couple of indexed queries) so that a revocation made by another
         # process (the CLI, another API worker) shows at once; only the signed CRL itself is cached.
         entries, next_change = self._revoked_entries(issuer_role, at)
@@ -206,7 +227,6 @@ class RevocationService:
     ) -> _CachedCrl:
         from seal_service.instance import PkiRole
 
-        role = PkiRole(issuer_role)
         next_update = at + CRL_VALIDITY
         if next_change is not None:
             next_update = min(next_update, max(next_change, at + timedelta(seconds=1)))
@@ -222,14 +242,17 @@ class RevocationService:
                 session.add(CrlCounter(issuer_role=issuer_role, last_number=1))
                 session.flush()
                 number = 1
-            der = build_crl(
-                issuer=self._instance.pki.certificate(role),
-                issuer_key=self._instance.pki.key(role),
-                revoked=entries,
-                number=number,
-                this_update=at,
-                next_update=next_update,
-            )
+            if issuer_role == "sm2-seal-ca":
+                der = self._sm2_crl(session, entries, number, at, next_update)
+            else:
+                der = build_crl(
+                    issuer=self._instance.pki.certificate(PkiRole(issuer_role)),
+                    issuer_key=self._instance.pki.key(PkiRole(issuer_role)),
+                    revoked=entries,
+                    number=number,
+                    this_update=at,
+                    next_update=next_update,
+                )
             crl = x509.load_der_x509_crl(der)
             row = PublishedCrl(
                 issuer_role=issuer_role,
@@ -241,6 +264,32 @@ class RevocationService:
             )
             session.add(row)
         return _CachedCrl.of(row)
+
+    def _sm2_crl(
+        self, session: Session, entries: list[RevokedEntry], number: int, at: datetime, next_update: datetime
+    ) -> bytes:
+        """The SM2 seal CA's CRL (SM2-with-SM3), signed with its key from the SM2 key store."""
+        from asn1crypto import x509 as asn1_x509
+
+        from seal_service.gm.pki import Sm2Role
+        from seal_service.gm.revocation import Sm2RevokedEntry, build_sm2_crl
+        from seal_service.gm.service import gm_keys
+        from seal_service.storage.gm_models import GmPkiCertificate
+
+        row = session.get(GmPkiCertificate, Sm2Role.SEAL_CA.value)
+        if row is None:
+            raise NotFound("the instance has no SM2 seal CA; run `seal-service init`")
+        return build_sm2_crl(
+            issuer=asn1_x509.Certificate.load(row.certificate_der),
+            issuer_key=gm_keys(self._instance).resolve(row.key_ref),
+            revoked=[
+                Sm2RevokedEntry(e.serial_number, e.revoked_at, e.reason.value if e.reason else None, e.invalidity_date)
+                for e in entries
+            ],
+            number=number,
+            this_update=at,
+            next_update=next_update,
+        )
 
     def changed(self, serial_number: int | None = None) -> None:
         """Forget cached CRLs and OCSP responses after a status change."""

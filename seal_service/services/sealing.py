@@ -235,6 +235,8 @@ def seal_licence(
         authority_id, credit_code, jurisdiction = authority.id, authority.credit_code, authority.jurisdiction_code
         authority_code, certificate_der = authority.code, cert.certificate_der
         seal_name = seal.name
+        # The national seal's material in the same session (one query less than a session of its own).
+        gm_material = gm_material_for(instance, request.seal_id, at=at, session=session) if request.gm else None
     # (2) the document: a real, intact, unsigned PDF without active content.
     inspect_pdf(pdf, max_bytes=instance.settings.max_upload_bytes)
     # (3) a serial and the identifiers.
@@ -247,7 +249,6 @@ def seal_licence(
     number = request.number or reserve_licence_number(instance, jurisdiction, local.year)
     verify_url = f"{instance.settings.public_url}/v/{licence_id}"
     # (4) the signatures: the national seal (its own revision) first, so that the PAdES seal covers it.
-    gm_material = gm_material_for(instance, request.seal_id, at=at) if request.gm else None
     if gm_material is not None:
         pdf, gm_sm3 = gm_seal_pdf(instance, pdf, gm_material, at=at, property_info=f"{licence_id}.pdf")
     sealed = instance.sealer.seal_pdf(

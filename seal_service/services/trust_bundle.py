@@ -90,6 +90,23 @@ def _revocation(revocation: Revocation | None) -> dict[str, Any] | None:
     }
 
 
+def _gm_seal_certificates(instance: Instance) -> list[dict[str, Any]]:
+    """Every SM2 seal certificate (seal, serial, SHA-256) with its revocation, past or scheduled."""
+    from seal_service.gm.revocation import certificate_serial, certificate_sha256, sm2_revocations
+
+    with instance.sessions() as session:
+        rows = sm2_revocations(session, instance.lifecycle.state(session))
+        return [
+            {
+                "seal": material.seal_id,
+                "serial": format(certificate_serial(material), "x"),
+                "sha256": certificate_sha256(material),
+                "revocation": _revocation(revocation),
+            }
+            for material, revocation in sorted(rows, key=lambda r: r[0].id)
+        ]
+
+
 def _retired_tsa_entries(instance: Instance) -> dict[str, str]:
     """TSA certificates retired by rotation, as ``tsa-{serial hex}`` entries: their time-stamps must keep verifying."""
     from seal_service.archive.tsa_rotation import retired_tsa_certificates
@@ -153,6 +170,10 @@ def bundle_content(instance: Instance, *, at: datetime) -> dict[str, Any]:
         "pki": {role.value: _b64(_der(instance.pki.certificate(role))) for role in BUNDLE_ROLES}
         | _retired_tsa_entries(instance),
         "gm_pki": {role: _b64(der) for role, der in sm2_service_certificates(instance).items()},
+        # The SM2 seal certificates' status, as the P-256 ones' under "seals" (deterministic: no CRL times here);
+        # the SM2-signed CRL itself is at gm_crl.
+        "gm_seal_certificates": _gm_seal_certificates(instance),
+        "gm_crl": f"{instance.urls.base}/crl/sm2-seal-ca.crl" if sm2_service_certificates(instance) else None,
         "authorities": [
             {
                 "code": a.code,

@@ -132,13 +132,20 @@ class Verification:
         return found
 
     def _own_crls(self, at: datetime) -> list[bytes]:
-        """This instance's current CRLs (root, seal CA): the revocation status that seals below B-LTA (B-B, B-T)
-        carry none of. Read again when the verifier is rebuilt (every minute)."""
+        """This instance's current CRLs (root, seal CA; the SM2 seal CA when it has one): the revocation status that
+        seals below B-LTA (B-B, B-T) and national seals carry none of. Read again when the verifier is rebuilt
+        (every minute)."""
         try:
-            return [self.instance.revocation.crl(role, at=at) for role in ("root", "seal-ca")]
+            crls = [self.instance.revocation.crl(role, at=at) for role in ("root", "seal-ca")]
         except Exception as exc:  # no CRL can be made now: those seals are then indeterminate, as offline
             log.warning("verifying without this instance's CRLs: %s", exc)
             return []
+        if national_trust_roots(self.instance):  # the SM2 seal CA's CRL, for national seals
+            try:
+                crls.append(self.instance.revocation.crl("sm2-seal-ca", at=at))
+            except Exception as exc:
+                log.warning("verifying without the SM2 CRL (the trust bundle's status entries remain): %s", exc)
+        return crls
 
     def _build(self, at: datetime) -> Verifier:
         root = self.instance.pki.certificate(PkiRole.ROOT)

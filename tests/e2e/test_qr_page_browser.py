@@ -84,14 +84,23 @@ def test_scan_open_and_check_the_file(live_instance, licence_files, browser) -> 
     body = page.inner_text("body")
     assert "张*明" in body and "11010519491231002X" not in body and "002X" not in body  # no ID number at all
     assert "晋城市行政审批服务管理局" in body and sealed.number in body
+    # Both seals the licence carries are shown with their status on record: PAdES and the national seal (国密).
+    on_record = page.locator("#seal-gm").get_attribute("data-status")
+    assert page.locator("#seal-pades").is_visible() and on_record in ("valid", "absent")
+    assert ("国密" in page.inner_text("dl")) and ("SM2/SM3" in page.inner_text("#seal-gm") or on_record == "absent")
     # (3) The file one holds, dropped in: genuine is valid ...
     page.set_input_files("#pdf", str(genuine))
     page.wait_for_selector("#verdict")
     assert page.get_attribute("#verdict", "data-verdict") == "valid" and "有效" in page.inner_text("#verdict")
+    # Each seal of the file is reported on its own, beside the overall verdict.
+    assert page.get_attribute("#file-seal-pades", "data-status") == "valid"
+    assert page.get_attribute("#file-seal-gm", "data-status") == ("valid" if on_record == "valid" else "absent")
+    assert "国密电子签章" in page.inner_text("#file-seals")
     page.screenshot(path="/tmp/qr-page.png", full_page=True)
     # ... and in English too.
     page.click("#lang")
     assert page.inner_text("#verdict") == "valid" and "Licence valid" in status.inner_text()
+    assert "National seal" in page.inner_text("#file-seals") and "PAdES seal" in page.inner_text("#file-seals")
     assert "lang=en" in page.url
     page.click("#lang")
     # (4) ... a copy changed after sealing is not.

@@ -21,6 +21,22 @@ class DualSealed:
     sm2_root: bytes
     sm2_seal_ca: bytes
 
+    def sm2_crl(self) -> bytes:
+        """The instance's current SM2 CRL (DER), signed by the SM2 seal CA."""
+        return self.instance.revocation.crl("sm2-seal-ca", at=datetime.now(UTC))  # type: ignore[attr-defined,no-any-return]
+
+    def verifier(self, **kwargs):  # type: ignore[no-untyped-def]
+        """A verifier trusting the instance's roots with its current SM2 CRL (the national seal's revocation data)."""
+        from verifier import Verifier
+
+        crls = kwargs.pop("crls", [self.sm2_crl()])
+        return Verifier.from_trust_roots(
+            [self.instance.pki.certificate("root")],
+            sm2_roots=[self.sm2_root],
+            crls=crls,
+            **kwargs,  # type: ignore[attr-defined]
+        )
+
 
 @pytest.fixture(scope="session")
 def dual(tmp_path_factory: pytest.TempPathFactory) -> DualSealed:

@@ -61,7 +61,6 @@ def test_sm2_keys_are_encrypted_and_need_the_passphrase(dual, tmp_path: Path) ->
 def test_rotation_gives_the_seal_new_sm2_material_and_old_licences_stay_valid(keys_instance) -> None:  # type: ignore[no-untyped-def]
     from seal_service.services.rotation import create_seal, rotate_seal
     from seal_service.services.sealing import LicenceRequest, seal_licence
-    from verifier import verify_pdf
     from verifier.gm import verify_national_seals
 
     instance = keys_instance
@@ -87,11 +86,16 @@ def test_rotation_gives_the_seal_new_sm2_material_and_old_licences_stay_valid(ke
     after = seal_licence(instance, sample_licence_pdf(), request, actor="test", at=datetime.now(UTC))
     roots = [r for r in (instance.pki.certificate("root"),)]
     from seal_service.gm import national_trust_roots
+    from verifier import Verifier
+    from verifier.gm import NationalContext
 
+    crl = instance.revocation.crl("sm2-seal-ca", at=datetime.now(UTC))
+    context = NationalContext(crls=(crl,))
     for sealed, es_id in ((before, f"{seal_id}-1"), (after, f"{seal_id}-2")):
-        (result,) = verify_national_seals(sealed.pdf, sm2_roots=national_trust_roots(instance))
-        assert result.valid and result.es_id == es_id
-        report = verify_pdf(sealed.pdf, trust_roots=roots, sm2_roots=national_trust_roots(instance))
+        (result,) = verify_national_seals(sealed.pdf, sm2_roots=national_trust_roots(instance), context=context)
+        assert result.valid and result.es_id == es_id, result.reason
+        verifier = Verifier.from_trust_roots(roots, sm2_roots=national_trust_roots(instance), crls=[crl])
+        report = verifier.verify(sealed.pdf)
         assert report.verdict.value == "valid", report.messages
     # Retiring the superseded P-256 key destroys the superseded SM2 key too; the current one stays.
     from seal_service.services.rotation import retire_key
@@ -108,7 +112,7 @@ def test_rotation_gives_the_seal_new_sm2_material_and_old_licences_stay_valid(ke
             e for e in session.query(AuditEntry).filter(AuditEntry.seal_id == seal_id) if e.action == "key.retire"
         ]
     assert retired[-1].details["gm_key_refs"] == [materials[1]]
-    (still,) = verify_national_seals(before.pdf, sm2_roots=national_trust_roots(instance))
+    (still,) = verify_national_seals(before.pdf, sm2_roots=national_trust_roots(instance), context=context)
     assert still.valid  # a retired key's seals keep verifying
 
 

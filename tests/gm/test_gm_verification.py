@@ -77,11 +77,12 @@ def _ca(dual):  # type: ignore[no-untyped-def]
 def test_a_dual_sealed_licence_is_valid_with_both_seals_reported(dual) -> None:  # type: ignore[no-untyped-def]
     from seal_service.services.registry import list_seals  # noqa: F401 - the instance is initialised
 
-    report = verify_pdf(dual.pdf, trust_roots=[dual.instance.pki.certificate("root")], sm2_roots=[dual.sm2_root])
+    report = dual.verifier().verify(dual.pdf)
     assert report.verdict.value == "valid", report.messages
     assert report.level == "B-LTA"
     (national,) = report.national_seals
     assert national.valid and national.trust_checked and national.time_stamped
+    assert national.revocation == "good" and national.time_stamp_at is not None
     assert national.es_id == "jc-bureau-approval-1"
     assert any("国密电子签章有效" in str(m) for m in report.messages)
     assert report.to_json()["national_seals"][0]["valid"] is True
@@ -238,5 +239,5 @@ def test_policy_can_require_the_national_seal(dual) -> None:  # type: ignore[no-
     required = verify_pdf(pades_only.pdf, trust_roots=[root], sm2_roots=[dual.sm2_root], require_national_seal=True)
     assert required.verdict.value == "invalid"
     assert "requires a national seal" in str(required.messages[0])
-    dual_required = verify_pdf(dual.pdf, trust_roots=[root], sm2_roots=[dual.sm2_root], require_national_seal=True)
+    dual_required = dual.verifier(require_national_seal=True).verify(dual.pdf)
     assert dual_required.verdict.value == "valid"

@@ -180,6 +180,12 @@ def test_the_cli_commands(instance, tmp_path, monkeypatch, capsys) -> None:  # t
     assert code == 0 and "seal-ca.crl" in out
     crl = x509.load_der_x509_crl((tmp_path / "crl" / "seal-ca.crl").read_bytes())
     assert crl.is_signature_valid(instance.pki.certificate(PkiRole.SEAL_CA).public_key())  # type: ignore[arg-type]
+    # ... and the SM2 seal CA's CRL (SM2-signed) for the national seal (an instance with keys in a token has none).
+    from seal_service.gm import national_trust_roots
+    from verifier.gm_revocation import is_sm2_crl
+
+    if national_trust_roots(instance):
+        assert "sm2-seal-ca.crl" in out and is_sm2_crl((tmp_path / "crl" / "sm2-seal-ca.crl").read_bytes())
     code, out, _ = run("trust-bundle", "-o", str(tmp_path / "bundle.json"), "--fresh")
     assert code == 0 and "wrote trust bundle version" in out
     bundle = load_trust_bundle(
