@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from seal_service.errors import ConfigurationError, KeyUnavailable
 from seal_service.instance import Instance
 from seal_service.storage.log_models import LogKey
-from verifier.tlog import NoteVerifier, verifier_for
+from verifier.tlog import NoteSignature, NoteVerifier, verifier_for
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,10 @@ class LogSigningKey:
 
     verifier: NoteVerifier
     private_key: Ed25519PrivateKey
+
+    def sign_note(self, text: str) -> NoteSignature:
+        """The log's signature line over a note text this service wrote (a checkpoint)."""
+        return NoteSignature(self.verifier.name, self.verifier.key_id, self.private_key.sign(text.encode()))
 
 
 def default_origin(instance: Instance) -> str:
@@ -121,8 +125,17 @@ _SIGNERS: WeakKeyDictionary[Instance, tuple[int, LogSigningKey]] = WeakKeyDictio
 _LOCK = threading.Lock()
 
 
-def signing_key(instance: Instance) -> LogSigningKey:
-    """The current log key, loaded once per process and reloaded when another process rotated it."""
+def signing_key(instance: Instance, *, key_id: int | None = None) -> LogSigningKey:
+    """The current log key, loaded once per process and reloaded when another process rotated it.
+
+    ``key_id``: the id of the current key when the caller has just read it (the sequencer reads it with its lock):
+    the loaded key is then returned without a read of its own.
+    """
+    if key_id is not None:
+        with _LOCK:
+            cached = _SIGNERS.get(instance)
+        if cached is not None and cached[0] == key_id:
+            return cached[1]
     with instance.sessions() as session:
         row = session.scalars(select(LogKey).where(LogKey.retired_at.is_(None)).order_by(LogKey.id.desc())).first()
     if row is None:

@@ -20,18 +20,32 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import delete, insert, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Integer,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from seal_service.errors import ConfigurationError
 from seal_service.instance import Instance
 from seal_service.log.keys import LogSigningKey, signing_key
-from seal_service.log.tiles import append_hashes, hash_reader
-from seal_service.storage.log_models import LogCheckpoint, LogEntryRecord, LogPending, LogState
+from seal_service.log.tiles import RightEdge, edge_tiles
+from seal_service.storage.log_models import LogCheckpoint, LogEntryRecord, LogKey, LogPending, LogState, LogTile
 from seal_service.storage.models import Licence
 from verifier.log_entry import EntryKind
-from verifier.tlog import EMPTY_ROOT, Checkpoint, Note, leaf_hash, sign_note
+from verifier.tlog import EMPTY_ROOT, Checkpoint, Note, leaf_hash
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +65,7 @@ class SequenceResult:
 def signed_checkpoint(signer: LogSigningKey, size: int, root: bytes) -> bytes:
     """The checkpoint note of ``size``/``root`` signed by the log key."""
     text = Checkpoint(origin=signer.verifier.name, size=size, root=root).text
-    return Note(text, (sign_note(text, signer.verifier.name, signer.private_key),)).encode()
+    return Note(text, (signer.sign_note(text),)).encode()
 
 
 def ensure_log_state(instance: Instance, *, at: datetime) -> bool:
@@ -66,77 +80,170 @@ def ensure_log_state(instance: Instance, *, at: datetime) -> bool:
     return True
 
 
-def _locked_state(session: Session) -> LogState:
-    state = session.scalars(select(LogState).where(LogState.id == 1).with_for_update()).one_or_none()
-    if state is None:
-        raise ConfigurationError("the issuance log is not initialised; run `seal-service init`")
-    return state
+# Core statements built once: a step is a handful of statements, and the ORM's unit of work cost more CPU than
+# the database work of a small step.
+_STATE = cast(Table, LogState.__table__)
+_PENDING = cast(Table, LogPending.__table__)
+_ENTRIES = cast(Table, LogEntryRecord.__table__)
+_TILES = cast(Table, LogTile.__table__)
+_KEYS = cast(Table, LogKey.__table__)
+_LICENCES = cast(Table, Licence.__table__)
+_CHECKPOINTS = cast(Table, LogCheckpoint.__table__)
+# (1) the lock every sequencer takes first (FOR UPDATE OF log_state on PostgreSQL; SQLite's BEGIN IMMEDIATE has
+# taken the database lock already), with the id of the key that signs now in the same round trip.
+_LOCK_STATE = (
+    select(
+        _STATE.c.size,
+        _STATE.c.root,
+        select(func.max(_KEYS.c.id)).where(_KEYS.c.retired_at.is_(None)).scalar_subquery(),
+    )
+    .where(_STATE.c.id == 1)
+    .with_for_update(of=_STATE)
+)
+# (2) take the oldest pending rows: read and deleted in one statement. Only the rows this statement sees: a pending
+# row committed meanwhile (any id) is not touched and goes into the next step.
+_TAKE_PENDING = (
+    delete(_PENDING)
+    .where(
+        _PENDING.c.id.in_(
+            select(_PENDING.c.id).order_by(_PENDING.c.id).limit(bindparam("batch", type_=Integer)).scalar_subquery()
+        )
+    )
+    .returning(_PENDING.c.id, _PENDING.c.entry, _PENDING.c.kind, _PENDING.c.licence_id)
+)
+_INSERT_ENTRIES = insert(_ENTRIES)
+# The licences' own index: one statement for the whole batch (UPDATE ... FROM works on both databases).
+_SET_LICENCE_INDEX = (
+    update(_LICENCES)
+    .values(log_index=_ENTRIES.c.idx)
+    .where(
+        _ENTRIES.c.licence_id == _LICENCES.c.id,
+        _ENTRIES.c.kind == EntryKind.SEALED.value,
+        _ENTRIES.c.idx >= bindparam("old_size", type_=BigInteger),
+        _LICENCES.c.log_index.is_(None),
+    )
+)
+_GROW_TILE = (
+    update(_TILES)
+    .where(_TILES.c.level == bindparam("t_level"), _TILES.c.n == bindparam("t_n"))
+    .values(hashes=bindparam("t_hashes"))
+)
+_INSERT_TILE = insert(_TILES)
+_INSERT_CHECKPOINT = insert(_CHECKPOINTS)
+_MOVE_STATE = update(_STATE).where(_STATE.c.id == 1)
+_ANY_PENDING = select(_PENDING.c.id).limit(1)
+_READ_TILES = select(_TILES.c.level, _TILES.c.n, _TILES.c.hashes)
+
+#: Below this many entries a step inserts them with one INSERT (COPY's own round trips cost more than it saves).
+_COPY_FROM = 200
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """The right edge this process last sequenced to, per instance, with the root it gave."""
+
+    edge: RightEdge
+    root: bytes
+
+
+_EDGES: WeakKeyDictionary[Instance, _Kept] = WeakKeyDictionary()
+_EDGES_LOCK = threading.Lock()
+
+
+def _edge_for(instance: Instance, connection: Connection, size: int, root: bytes) -> RightEdge:
+    """The right edge of the tree the locked state describes: the one kept in memory when it is still that tree
+    (same size and root: nobody else sequenced since; one comparison, no read), else read from the partial tiles
+    (one query) and checked against the state's root."""
+    with _EDGES_LOCK:
+        kept = _EDGES.get(instance)
+    if kept is not None and kept.edge.size == size and kept.root == root:
+        return kept.edge
+    wanted = edge_tiles(size)
+    tails: dict[int, bytes] = {}
+    if wanted:
+        rows = connection.execute(
+            _READ_TILES.where(or_(*(and_(_TILES.c.level == lv, _TILES.c.n == n) for lv, n in wanted)))
+        ).all()
+        tails = {row.level: row.hashes for row in rows}
+    edge = RightEdge.from_tails(size, tails)
+    if edge.root != root:
+        raise RuntimeError(f"the stored tiles do not hash to the log state's root at size {size}; the log is damaged")
+    return edge
+
+
+def _keep(instance: Instance, edge: RightEdge, root: bytes) -> None:
+    with _EDGES_LOCK:
+        _EDGES[instance] = _Kept(edge=edge, root=root)
+
+
+def forget_edge(instance: Instance) -> None:
+    """Drop the kept right edge (tests; the next step reads it from the database)."""
+    with _EDGES_LOCK:
+        _EDGES.pop(instance, None)
 
 
 def sequence_once(instance: Instance, *, at: datetime, max_batch: int = MAX_BATCH) -> SequenceResult:
-    """Sequence up to ``max_batch`` pending entries (oldest first) and sign the new checkpoint."""
-    signer = signing_key(instance)
-    with instance.writer.begin() as session:
-        # (1) the lock every sequencer takes first.
-        state = _locked_state(session)
-        pending = session.execute(
-            select(LogPending.id, LogPending.entry, LogPending.kind, LogPending.licence_id)
-            .order_by(LogPending.id)
-            .limit(max_batch)
-        ).all()
+    """Sequence up to ``max_batch`` pending entries (oldest first) and sign the new checkpoint.
+
+    One transaction of at most eight statements: lock the state (and read the signing key's id), take the pending
+    rows, insert the entries, set the sealed licences' index, write the tiles that changed, store the checkpoint,
+    move the state. The tree's right edge is kept in memory between steps and re-validated against the locked
+    state each time, so several nodes stay correct.
+    """
+    # A plain connection (no ORM session): BEGIN IMMEDIATE on SQLite through the writer option, as for sessions.
+    with instance.engine.execution_options(seal_writer=True).begin() as connection:
+        # (1)
+        locked = connection.execute(_LOCK_STATE).first()
+        if locked is None:
+            raise ConfigurationError("the issuance log is not initialised; run `seal-service init`")
+        old_size, old_root, key_id = int(locked[0]), bytes(locked[1]), locked[2]
+        # (2)
+        pending = sorted(connection.execute(_TAKE_PENDING, {"batch": max_batch}).all())
         if not pending:
-            return SequenceResult(appended=0, size=state.size, root=state.root)
-        old_size = state.size
+            return SequenceResult(appended=0, size=old_size, root=old_root)
+        if key_id is None:
+            raise ConfigurationError("the instance has no log key; run `seal-service init` first")
+        signer = signing_key(instance, key_id=int(key_id))
+        edge = _edge_for(instance, connection, old_size, old_root)
         hashes = [leaf_hash(row.entry) for row in pending]
-        # (2) the entries, and the pending rows gone, in this one transaction.
+        # (3) the entries, and (4) the sealed licences' index.
         rows = [(old_size + i, row.entry, hashes[i], row.kind, row.licence_id, at) for i, row in enumerate(pending)]
-        _insert_entries(session, rows)
-        ids = [row.id for row in pending]
-        if session.connection().dialect.name == "postgresql":
-            # One array parameter instead of 20,000 expanded ones. Only the rows read above: a pending row
-            # committed since then (any id) is not touched and goes into the next step.
-            session.execute(text("DELETE FROM log_pending WHERE id = ANY(:ids)"), {"ids": ids})
-        else:
-            for i in range(0, len(ids), 500):
-                session.execute(delete(LogPending).where(LogPending.id.in_(ids[i : i + 500])))
-        # The licences' own index: one statement for the whole batch (UPDATE ... FROM works on both databases).
+        _insert_entries(connection, rows)
         if any(row.kind == EntryKind.SEALED.value and row.licence_id is not None for row in pending):
-            session.flush()
-            licences, entries = Licence.__table__, LogEntryRecord.__table__
-            session.execute(
-                update(licences)
-                .values(log_index=entries.c.idx)
-                .where(
-                    entries.c.licence_id == licences.c.id,
-                    entries.c.kind == EntryKind.SEALED.value,
-                    entries.c.idx >= old_size,
-                    licences.c.log_index.is_(None),
-                )
-            )
-        # (3) tiles, root, checkpoint, state.
-        written = append_hashes(session, old_size, hashes)
-        new_size = old_size + len(pending)
-        root = hash_reader(session, new_size, written).root()
+            connection.execute(_SET_LICENCE_INDEX, {"old_size": old_size})
+        # (5) only the tiles that changed: usually the one partial level-0 tile.
+        new_edge, written = edge.extend(hashes)
+        grown = [{"t_level": lv, "t_n": n, "t_hashes": data} for (lv, n), (data, exists) in written.items() if exists]
+        added = [{"level": lv, "n": n, "hashes": data} for (lv, n), (data, exists) in written.items() if not exists]
+        if grown:
+            result = connection.execute(_GROW_TILE, grown)
+            if 0 <= result.rowcount < len(grown):
+                raise RuntimeError("a tile on the log's right edge is not stored; the log state is damaged")
+        if added:
+            connection.execute(_INSERT_TILE, added)
+        # (6) checkpoint and state.
+        new_size, root = new_edge.size, new_edge.root
         note = signed_checkpoint(signer, new_size, root)
-        session.add(LogCheckpoint(size=new_size, note=note, created_at=at))
-        state.size, state.root, state.checkpoint, state.updated_at = new_size, root, note, at
-        return SequenceResult(appended=len(pending), size=new_size, root=root)
+        connection.execute(_INSERT_CHECKPOINT, {"size": new_size, "note": note, "created_at": at})
+        connection.execute(_MOVE_STATE, {"size": new_size, "root": root, "checkpoint": note, "updated_at": at})
+    # Kept only once committed: a step that rolled back leaves the previous edge, which the next step re-validates.
+    _keep(instance, new_edge, root)
+    return SequenceResult(appended=len(pending), size=new_size, root=root)
 
 
 _ENTRY_COLUMNS = ("idx", "entry", "leaf_hash", "kind", "licence_id", "sequenced_at")
 
 
-def _insert_entries(session: Session, rows: list[tuple[object, ...]]) -> None:
-    """Insert sequenced entries: COPY on PostgreSQL (an executemany of 20,000 rows is the step's main cost
-    otherwise), an executemany on SQLite (already fast there)."""
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
+def _insert_entries(connection: Connection, rows: list[tuple[object, ...]]) -> None:
+    """Insert sequenced entries: COPY on PostgreSQL for large batches (an executemany of 20,000 rows is the step's
+    main cost otherwise), one INSERT otherwise."""
+    if connection.dialect.name == "postgresql" and len(rows) >= _COPY_FROM:
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         with cursor.copy(f"COPY log_entries ({', '.join(_ENTRY_COLUMNS)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
         return
-    session.execute(insert(LogEntryRecord), [dict(zip(_ENTRY_COLUMNS, row, strict=True)) for row in rows])
+    connection.execute(_INSERT_ENTRIES, [dict(zip(_ENTRY_COLUMNS, row, strict=True)) for row in rows])
 
 
 def sequence_all(instance: Instance, *, at: datetime | None = None) -> SequenceResult:
@@ -151,8 +258,8 @@ def sequence_all(instance: Instance, *, at: datetime | None = None) -> SequenceR
 
 def has_pending(instance: Instance) -> bool:
     """True when some entry waits (a plain read: never waits for a writer)."""
-    with instance.sessions() as session:
-        return session.scalar(select(LogPending.id).limit(1)) is not None
+    with instance.engine.connect() as connection:
+        return connection.execute(_ANY_PENDING).first() is not None
 
 
 class BackgroundSequencer:
