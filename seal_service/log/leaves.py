@@ -36,6 +36,10 @@ STATUS_KINDS = {
 }
 
 
+#: ``session.info`` key set by :func:`append_entry`: when the session commits, this process's sequencers wake.
+ENTRIES_WRITTEN = "log_entries_written"
+
+
 def append_entry(session: Session, entry: LogEntry, *, licence_id: str | None = None) -> None:
     """Write ``entry`` as a pending log row in ``session``'s transaction."""
     session.execute(
@@ -43,6 +47,7 @@ def append_entry(session: Session, entry: LogEntry, *, licence_id: str | None = 
             entry=entry.encode(), kind=entry.kind.value, licence_id=licence_id, created_at=datetime.now(UTC)
         )
     )
+    session.info[ENTRIES_WRITTEN] = True
 
 
 def _document_entry(

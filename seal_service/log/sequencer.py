@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import cast
@@ -31,16 +32,19 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
+    event,
     func,
     insert,
     or_,
     select,
     update,
 )
+from sqlalchemy.orm import Session
 
 from seal_service.errors import ConfigurationError
 from seal_service.instance import Instance
 from seal_service.log.keys import LogSigningKey, signing_key
+from seal_service.log.leaves import ENTRIES_WRITTEN
 from seal_service.log.tiles import RightEdge, edge_tiles
 from seal_service.storage.log_models import LogCheckpoint, LogEntryRecord, LogKey, LogPending, LogState, LogTile
 from seal_service.storage.models import Licence
@@ -263,19 +267,28 @@ def has_pending(instance: Instance) -> bool:
 
 
 class BackgroundSequencer:
-    """A daemon thread that polls at a quarter of the delay bound and sequences what is pending once it has
-    gathered for half the bound (a step costs about 20 ms of CPU whatever its size, so a batch of several licences
-    costs little more than one). An entry waits at most one poll, the gathering time and a step: within the bound.
+    """A daemon thread that sequences what is pending once it has gathered for about half the delay bound (a step
+    costs a few ms of CPU whatever its size, so a batch of several licences costs little more than one).
+
+    It learns of entries two ways: a transaction of this process that wrote one wakes it when it commits (no
+    query), and otherwise it polls the database at a quarter of the bound (entries written by other processes,
+    e.g. the CLI). Once it knows of an entry it waits the gathering time without polling, then takes one step. An
+    entry waits at most one poll, the gathering time (half the bound) and a step; or, when its own commit woke
+    the sequencer, the gathering time (three quarters of the bound) and a step: within the bound either way.
     """
 
     def __init__(self, instance: Instance) -> None:
         self._instance = instance
         self._stop = threading.Event()
+        self._wake = threading.Event()
         delay = instance.settings.log_sequence_delay_seconds
         self.interval = min(max(delay / 4, 0.02), 1.0)
         self.gather = max(delay - 2 * self.interval, 0.0)
-        """Seconds between first seeing an entry pending and sequencing it."""
+        """Seconds between first seeing an entry pending (by a poll) and sequencing it."""
+        self.gather_after_commit = max(delay - self.interval, 0.0)
+        """The same when a commit of this process woke the sequencer (the entry's age is known: about 0)."""
         self._thread = threading.Thread(target=self._run, name="log-sequencer", daemon=True)
+        self._unregister = on_commit_of_entries(self._wake.set)
 
     def start(self) -> BackgroundSequencer:
         """Start polling."""
@@ -285,20 +298,56 @@ class BackgroundSequencer:
     def stop(self) -> None:
         """Stop after the current step."""
         self._stop.set()
+        self._wake.set()
+        self._unregister()
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        seen: float | None = None  # when this thread first saw an entry pending (monotonic)
-        while not self._stop.wait(self.interval):
+        while not self._stop.is_set():
             try:
-                if not has_pending(self._instance):
-                    seen = None
+                woken = self._wake.wait(self.interval)
+                if self._stop.is_set():
+                    return
+                if not woken and not has_pending(self._instance):
                     continue
-                now = time.monotonic()
-                seen = now if seen is None else seen
-                if now - seen + 1e-3 >= self.gather:
-                    sequence_all(self._instance)
-                    seen = None
+                # Gather what else arrives; then one step takes it all. Woken by a commit, the first entry is
+                # known to be a moment old, so it may gather one poll interval longer than after a poll.
+                if self._stop.wait(self.gather_after_commit if woken else self.gather):
+                    return
+                self._wake.clear()  # what committed until now is in this step; later commits wake the next
+                sequence_all(self._instance)
             except Exception:
                 logger.exception("log sequencer step failed; retrying")
                 time.sleep(self.interval)
+
+
+# Sequencers of this process wait on these; a transaction that wrote a log entry calls them when it commits.
+_wakeups: list[Callable[[], None]] = []
+_wakeups_lock = threading.Lock()
+
+
+def on_commit_of_entries(callback: Callable[[], None]) -> Callable[[], None]:
+    """Call ``callback`` after each commit that wrote log entries; returns a function that unregisters it."""
+    with _wakeups_lock:
+        _wakeups.append(callback)
+
+    def remove() -> None:
+        with _wakeups_lock:
+            if callback in _wakeups:
+                _wakeups.remove(callback)
+
+    return remove
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    if session.info.pop(ENTRIES_WRITTEN, None):
+        with _wakeups_lock:
+            callbacks = list(_wakeups)
+        for callback in callbacks:
+            callback()
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(ENTRIES_WRITTEN, None)

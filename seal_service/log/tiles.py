@@ -17,8 +17,9 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Table, bindparam, select, tuple_
 from sqlalchemy.orm import Session
 
 from seal_service.errors import NotFound
@@ -219,6 +220,10 @@ class _TileCache:
 
 
 TILE_CACHE = _TileCache()
+_TILE_TABLE = cast(Table, LogTile.__table__)
+_TILES_BY_KEY = select(_TILE_TABLE.c.level, _TILE_TABLE.c.n, _TILE_TABLE.c.hashes).where(
+    tuple_(_TILE_TABLE.c.level, _TILE_TABLE.c.n).in_(bindparam("keys", expanding=True))
+)
 
 
 def hash_reader(
@@ -246,14 +251,11 @@ def hash_reader(
             else:
                 known[(level, n)] = cached
         if missing:
-            rows = session.execute(
-                select(LogTile.level, LogTile.n, LogTile.hashes).where(
-                    or_(*(and_(LogTile.level == level, LogTile.n == n) for level, n in missing))
-                )
-            ).all()
-            for row in rows:
-                known[(row.level, row.n)] = row.hashes
-                TILE_CACHE.put((database, row.level, row.n), row.hashes)
+            # One statement of one shape whatever the tiles (compiled once), on the session's connection.
+            rows = session.connection().execute(_TILES_BY_KEY, {"keys": missing})
+            for level, n, hashes in rows:
+                known[(level, n)] = hashes
+                TILE_CACHE.put((database, level, n), hashes)
 
     def fetch(level: int, n: int, width: int) -> bytes:
         data = known.get((level, n))

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import random
+import time
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 
 from seal_service.instance import Instance
 from seal_service.log import sequence_once
 from seal_service.log.leaves import append_entry
-from seal_service.log.sequencer import forget_edge
+from seal_service.log.sequencer import BackgroundSequencer, forget_edge, on_commit_of_entries
 from seal_service.log.tiles import RightEdge, edge_tiles
-from seal_service.storage.log_models import LogEntryRecord, LogState, LogTile
+from seal_service.storage.log_models import LogEntryRecord, LogPending, LogState, LogTile
 from verifier.log_entry import EntryKind, LogEntry, format_time
 from verifier.tlog import HASH_SIZE, TILE_WIDTH, leaf_hash, root_of
 
@@ -126,3 +127,48 @@ def test_a_damaged_right_edge_tile_stops_the_sequencer_instead_of_extending_it(l
     assert result.appended == 1 and result.size == size + 1
     assert _fresh_root(log_instance)[1:] == (result.root, result.root)
     assert root != result.root
+
+
+def test_a_commit_that_wrote_an_entry_wakes_the_sequencers_of_the_process_and_a_rollback_does_not(log_instance) -> None:  # type: ignore[no-untyped-def]
+    woken: list[int] = []
+    unregister = on_commit_of_entries(lambda: woken.append(1))
+    try:
+        entry = LogEntry(kind=EntryKind.REVOKED, licence="LWAKE1", authority="X", at=format_time(datetime.now(UTC)))
+        with pytest.raises(RuntimeError), log_instance.writer.begin() as session:
+            append_entry(session, entry, licence_id=entry.licence)
+            raise RuntimeError("rolled back")
+        with log_instance.writer.begin() as session:
+            session.execute(select(1))  # a commit without entries
+        assert woken == []
+        with log_instance.writer.begin() as session:
+            append_entry(session, entry, licence_id=entry.licence)
+        assert woken == [1]
+    finally:
+        unregister()
+
+
+def test_the_background_sequencer_also_finds_entries_other_processes_wrote(log_instance) -> None:  # type: ignore[no-untyped-def]
+    # A raw insert: no session of this process announces it (as when the CLI or another node wrote it).
+    sequencer = BackgroundSequencer(
+        Instance(log_instance.settings.model_copy(update={"log_sequence_delay_seconds": 0.2}))
+    )
+    sequencer.start()
+    try:
+        entry = LogEntry(kind=EntryKind.REVOKED, licence="LPOLL1", authority="X", at=format_time(datetime.now(UTC)))
+        with log_instance.engine.begin() as connection:
+            connection.execute(
+                insert(LogPending).values(
+                    entry=entry.encode(), kind="revoked", licence_id="LPOLL1", created_at=datetime.now(UTC)
+                )
+            )
+        deadline = time.monotonic() + 20  # the bound is 0.2 s; the margin is for a loaded test machine
+        while time.monotonic() < deadline:
+            with log_instance.sessions() as session:
+                if session.scalar(select(LogEntryRecord.idx).where(LogEntryRecord.licence_id == "LPOLL1")) is not None:
+                    break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the background sequencer never sequenced an entry it had to find by polling")
+    finally:
+        sequencer.stop()
+        sequencer._instance.engine.dispose()
