@@ -8,9 +8,13 @@ Example::
 
 Never loses or duplicates an entry, on any number of nodes: the whole step runs in one transaction that first
 locks the single ``log_state`` row (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's write transaction takes the
-database lock up front), appends the pending rows it read to ``log_entries`` and the tiles, deletes those pending
-rows, moves the state and stores the signed checkpoint. Another node's sequencer waits on the lock and then sees
+database lock up front), takes the pending rows (``DELETE ... RETURNING``), appends them to ``log_entries`` and the
+tiles, moves the state and stores the signed checkpoint. Another node's sequencer waits on the lock and then sees
 none of those rows. A pending row committed by a sealing transaction while a step runs is taken by the next step.
+
+The tree's right edge (:class:`~seal_service.log.tiles.RightEdge`) is kept in memory between steps and used only
+while the locked state still has the size and root it produced; otherwise it is rebuilt from the stored partial
+tiles and checked against the state's root. See docs/transparency.md, "Sequencing".
 """
 
 from __future__ import annotations
