@@ -172,3 +172,50 @@ def test_the_background_sequencer_also_finds_entries_other_processes_wrote(log_i
     finally:
         sequencer.stop()
         sequencer._instance.engine.dispose()
+
+
+def test_a_step_that_commits_between_the_proofs_two_reads_does_not_make_a_licence_absent(log_instance) -> None:  # type: ignore[no-untyped-def]
+    # The proof looks in the log, then among pending entries. On PostgreSQL each statement has its own snapshot: a
+    # step that commits in between moves the entry out of "pending" and into the log, seen by neither read.
+    # "Not in the log" would make seal-verify call the licence sealed outside the record.
+    import threading
+
+    from sqlalchemy import event
+
+    from seal_service.errors import StateConflict
+    from seal_service.log import inclusion_for_licence
+
+    licence = "LRACE0000000001"
+    entry = LogEntry(
+        kind=EntryKind.SEALED,
+        licence=licence,
+        document_sha256="ab" * 32,
+        certificate_sha256="cd" * 32,
+        item="JC-001",
+        authority="X",
+        at=format_time(datetime.now(UTC)),
+    )
+    with log_instance.writer.begin() as session:
+        append_entry(session, entry, licence_id=licence)
+    fired: list[int] = []
+
+    def step_in_between(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if not fired and statement.lstrip().upper().startswith("SELECT") and "FROM log_pending" in statement:
+            fired.append(1)
+            other = threading.Thread(target=sequence_once, args=(log_instance,), kwargs={"at": datetime.now(UTC)})
+            other.start()
+            other.join()
+
+    event.listen(log_instance.engine, "before_cursor_execute", step_in_between)
+    try:
+        try:
+            proof = inclusion_for_licence(log_instance, licence)
+        except StateConflict:
+            # SQLite reads one snapshot per transaction: the entry was still pending in it. Never "absent".
+            assert log_instance.engine.dialect.name == "sqlite"
+        else:
+            assert proof.licence_id == licence and proof.entry == entry.encode()
+    finally:
+        event.remove(log_instance.engine, "before_cursor_execute", step_in_between)
+    assert fired == [1]
+    assert inclusion_for_licence(log_instance, licence).licence_id == licence
