@@ -18,8 +18,8 @@ What it measures, each on a throwaway instance:
    proof** (the proving thread's ``time.thread_time``; on PostgreSQL plus the CPU of this database's backends,
    per proof on average), and proof sizes. On a shared machine the wall tail is time spent waiting for a core.
 3. **Sealing with the log on and off, same run**: interleaved rounds (on/off, then off/on, ...) on the same
-   database. An "on" round starts the background sequencer (as ``serve`` runs it), seals, then stops it and
-   sequences what is left, so each round pays for all the log work its licences cause. Measured per round:
+   database. One background sequencer runs through all rounds (as ``serve`` runs it); an "on" round seals, then
+   sequences what is still pending, so each round pays for all the log work its licences cause. Measured per round:
    documents/s (wall) and **CPU time per sealed licence**: ``time.process_time`` of this process (all threads:
    sealing, sequencer, and SQLite's work when the database is SQLite) plus, on PostgreSQL, the CPU of the server
    backends connected to this bench's own database (``/proc/<pid>/stat`` of the ``pg_stat_activity`` rows of
@@ -280,20 +280,23 @@ def bench_sealing(kind: str, rounds: int, docs: int) -> None:
         for _ in range(2):
             seal_licence(instance, pdf, request, actor="bench", at=datetime.now(UTC))
     sequence_all(on)
+    # One background sequencer for the whole run, as `serve` runs one per process (it idles, polling, through the
+    # off rounds; a sequencer started and stopped per round would also count a thread and a poll connection per
+    # round). An on round ends by sequencing what is still pending: all its log work is counted in it.
+    sequencer = BackgroundSequencer(on).start()
     for r in range(rounds):
         this_pair: dict[str, float] = {}
         for label, instance in (("on", on), ("off", off)) if r % 2 == 0 else (("off", off), ("on", on)):
             cpu, started = _cpu(on), time.perf_counter()
-            sequencer = BackgroundSequencer(on).start() if label == "on" else None
             for _ in range(docs):
                 seal_licence(instance, pdf, request, actor="bench", at=datetime.now(UTC))
-            if sequencer is not None:
-                sequencer.stop()
+            if label == "on":
                 sequence_all(on)  # what the sequencer had not done yet: this round's log work, all of it
             rates[label].append(docs / (time.perf_counter() - started))
             this_pair[label] = 1000 * (_cpu(on) - cpu) / docs
             cpu_ms[label].append(this_pair[label])
         pairs.append(100 * (this_pair["on"] - this_pair["off"]) / this_pair["off"])
+    sequencer.stop()
     with on.sessions() as session:
         state = session.get(LogState, 1)
         assert state is not None
