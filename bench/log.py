@@ -18,15 +18,16 @@ What it measures, each on a throwaway instance:
    proof** (the proving thread's ``time.thread_time``; on PostgreSQL plus the CPU of this database's backends,
    per proof on average), and proof sizes. On a shared machine the wall tail is time spent waiting for a core.
 3. **Sealing with the log on and off, same run**: interleaved rounds (on/off, then off/on, ...) on the same
-   database. An "on" round starts the background sequencer (as ``serve`` runs it), seals, then stops it and
-   sequences what is left, so each round pays for all the log work its licences cause. Measured per round:
+   database. One background sequencer runs through all rounds (as ``serve`` runs it); an "on" round seals, then
+   sequences what is still pending, so each round pays for all the log work its licences cause. Measured per round:
    documents/s (wall) and **CPU time per sealed licence**: ``time.process_time`` of this process (all threads:
    sealing, sequencer, and SQLite's work when the database is SQLite) plus, on PostgreSQL, the CPU of the server
    backends connected to this bench's own database (``/proc/<pid>/stat`` of the ``pg_stat_activity`` rows of
    that database; other databases on the server are not counted). CPU time is what the log costs; wall time on a
    loaded machine mostly measures the neighbours. Prints the median and spread of each, the median of the
    per-pair differences, and the verdict against the target (within 5 %). Then the same cost decomposed: sealing
-   only (the entry in the transaction, nothing sequenced) on vs off, and timed sequencing steps of 1 and of
+   only on vs off, the entry's own cost measured alone (transactions with vs without it), and timed
+   sequencing steps of 1 and of
    ``--seal-docs`` leaves, giving the overhead at 1, 2, 5, ... licences per step.
 """
 
@@ -279,20 +280,23 @@ def bench_sealing(kind: str, rounds: int, docs: int) -> None:
         for _ in range(2):
             seal_licence(instance, pdf, request, actor="bench", at=datetime.now(UTC))
     sequence_all(on)
+    # One background sequencer for the whole run, as `serve` runs one per process (it idles, polling, through the
+    # off rounds; a sequencer started and stopped per round would also count a thread and a poll connection per
+    # round). An on round ends by sequencing what is still pending: all its log work is counted in it.
+    sequencer = BackgroundSequencer(on).start()
     for r in range(rounds):
         this_pair: dict[str, float] = {}
         for label, instance in (("on", on), ("off", off)) if r % 2 == 0 else (("off", off), ("on", on)):
             cpu, started = _cpu(on), time.perf_counter()
-            sequencer = BackgroundSequencer(on).start() if label == "on" else None
             for _ in range(docs):
                 seal_licence(instance, pdf, request, actor="bench", at=datetime.now(UTC))
-            if sequencer is not None:
-                sequencer.stop()
+            if label == "on":
                 sequence_all(on)  # what the sequencer had not done yet: this round's log work, all of it
             rates[label].append(docs / (time.perf_counter() - started))
             this_pair[label] = 1000 * (_cpu(on) - cpu) / docs
             cpu_ms[label].append(this_pair[label])
         pairs.append(100 * (this_pair["on"] - this_pair["off"]) / this_pair["off"])
+    sequencer.stop()
     with on.sessions() as session:
         state = session.get(LogState, 1)
         assert state is not None
@@ -343,13 +347,18 @@ def _sealing_decomposed(on: Instance, off: Instance, rounds: int, docs: int) -> 
         sequence_all(on)  # a step of one licence
         step_one.append(1000 * (_cpu(on) - cpu))
     on_ms, off_ms = statistics.median(per_licence["on"]), statistics.median(per_licence["off"])
-    entry_ms = on_ms - off_ms
+    sealing_diff_ms = on_ms - off_ms
+    entry_ms = _entry_cost(on)
     one_ms, batch_ms = statistics.median(step_one), statistics.median(step_batch)
     print("  decomposed (sealing without the sequencer, then timed sequencing steps, interleaved):")
     print(
         f"    CPU ms per licence, sealing only: log on {_spread(per_licence['on'])}, "
-        f"off {_spread(per_licence['off'])}; the entry in the transaction: {entry_ms:+.1f} ms "
-        f"({100 * entry_ms / off_ms:+.1f} %)"
+        f"off {_spread(per_licence['off'])}; difference {sealing_diff_ms:+.1f} ms "
+        f"({100 * sealing_diff_ms / off_ms:+.1f} %: the spread of whole sealings, not the entry's cost)"
+    )
+    print(
+        f"    the entry in the transaction, measured alone (transactions with vs without it, interleaved): "
+        f"{entry_ms:+.2f} ms ({100 * entry_ms / off_ms:+.2f} % of a licence)"
     )
     print(f"    CPU ms per sequencing step: 1 leaf {_spread(step_one)}; {docs} leaves {_spread(step_batch)}")
     for batch in sorted({1, 2, 5, docs, 50}):
@@ -365,6 +374,40 @@ def _sealing_decomposed(on: Instance, off: Instance, rounds: int, docs: int) -> 
             f"    overhead with {batch:>2} licences per step: {overhead:+.1f} % "
             f"({'within' if overhead <= 5 else 'NOT within'} 5 %)"
         )
+
+
+def _entry_cost(instance: Instance, count: int = 300, blocks: int = 4) -> float:
+    """CPU ms that one pending entry adds to a write transaction: ``count`` transactions with a small write and
+    the entry against as many with the small write alone, in interleaved blocks (median of the per-block
+    differences). A whole sealing varies by +-10 ms between rounds on a shared machine; this does not."""
+    from sqlalchemy import text
+
+    from seal_service.log.leaves import append_entry
+
+    entry = LogEntry(
+        kind=EntryKind.SEALED,
+        licence="LBENCHENTRY0000000000",
+        document_sha256="cd" * 32,
+        certificate_sha256="ab" * 32,
+        item="JC-001",
+        authority="140500-SPJ",
+        at=format_time(datetime.now(UTC)),
+    )
+    diffs = []
+    for b in range(blocks):
+        cost = {}
+        for with_entry in (True, False) if b % 2 == 0 else (False, True):
+            cpu = _cpu(instance)
+            for _ in range(count):
+                with instance.writer.begin() as session:
+                    session.execute(text("UPDATE log_state SET updated_at = updated_at WHERE id = 1"))
+                    if with_entry:
+                        append_entry(session, entry, licence_id=entry.licence)
+            cost[with_entry] = 1000 * (_cpu(instance) - cpu) / count
+        diffs.append(cost[True] - cost[False])
+    with instance.writer.begin() as session:
+        session.execute(text("DELETE FROM log_pending WHERE licence_id = 'LBENCHENTRY0000000000'"))
+    return statistics.median(diffs)
 
 
 def main(argv: list[str] | None = None) -> int:

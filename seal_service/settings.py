@@ -60,7 +60,8 @@ class KeyAlgorithm(StrEnum):
 class KeyBackend(StrEnum):
     """Where new seal keys are generated: the encrypted file key store, or a PKCS#11 token (HSM).
 
-    The service's own PKI keys (root, seal CA, TSA, OCSP, audit) stay file keys either way.
+    The service's own PKI keys (root, seal CA, TSA, OCSP, audit) stay file keys either way; the issuance log's
+    Ed25519 key follows ``log_key_backend`` (by default this setting).
     """
 
     FILE = "file"
@@ -197,6 +198,10 @@ class Settings(BaseSettings):
     log_witness_quorum: int = Field(
         default=0, ge=0, description="Cosignatures of distinct witnesses the trust bundle asks verifiers to require."
     )
+    log_key_backend: KeyBackend | None = Field(
+        default=None,
+        description="Where new issuance-log keys (Ed25519) go: file or pkcs11 (CKM_EDDSA); default: as key_backend.",
+    )
     log_origin: str | None = Field(
         default=None,
         description="Origin (and key name) of the issuance log; default: the public URL without scheme + /log.",
@@ -314,12 +319,17 @@ class Settings(BaseSettings):
             raise ConfigurationError("production refuses the development metrics token and tokens under 16 characters")
         return value
 
+    @property
+    def resolved_log_key_backend(self) -> KeyBackend:
+        """Where new log keys go: ``log_key_backend``, else where seal keys go."""
+        return self.log_key_backend or self.key_backend
+
     def check_startup(self) -> None:
         """Refuse to start with settings that are unsafe for this environment."""
         self.passphrase()
         if self.metrics is MetricsAccess.BEARER:
             self.metrics_token_value()
-        if self.key_backend is KeyBackend.PKCS11:
+        if self.key_backend is KeyBackend.PKCS11 or self.resolved_log_key_backend is KeyBackend.PKCS11:
             if self.pkcs11_module is None:
-                raise ConfigurationError("SEAL_KEY_BACKEND=pkcs11 needs SEAL_PKCS11_MODULE")
+                raise ConfigurationError("SEAL_KEY_BACKEND=pkcs11 (or SEAL_LOG_KEY_BACKEND) needs SEAL_PKCS11_MODULE")
             self.pkcs11_pin_value()

@@ -84,6 +84,15 @@ def make_instance(settings):  # type: ignore[no-untyped-def]
         from seal_service.services.registry import list_seals
 
         assert all(c.key_ref.startswith("pkcs11:") for s in list_seals(instance) for c in s.certificates)
+        if settings.log_enabled and settings.resolved_log_key_backend.value == "pkcs11":
+            # The log key follows the seal keys into the token (SEAL_LOG_KEY_BACKEND defaults to SEAL_KEY_BACKEND).
+            from sqlalchemy import select
+
+            from seal_service.storage.log_models import LogKey
+
+            with instance.sessions() as session:
+                refs = session.scalars(select(LogKey.key_ref).where(LogKey.retired_at.is_(None))).all()
+            assert refs and all(r.startswith("pkcs11:") for r in refs), refs
     return instance
 
 

@@ -13,23 +13,28 @@ Each pass (numbered as in :func:`monitor_pass`):
    signed checkpoints, and the proof) in ``STATE/evidence/`` and reported; the monitor's state does not move;
 3. read the new entries from the tiles, check the tiles against the signed root and the entries against the tile
    hashes, and decode each entry;
-4. alert on entries whose seal certificate the trust bundle does not know (a key used outside the service's
-   control, or a certificate issued in secret), restricted with ``--department`` to entries of that authority or
-   of items it supervises;
+4. alert on entries whose seal certificate the trust bundle does not know (``sealed``, ``renewed`` and
+   ``seal-retired`` entries: a key used outside the service's control, or a certificate issued in secret), and on
+   entries that change a licence (``revoked``, ``suspended``, ``reinstated``, ``cancelled``, ``renewed``) the log
+   never recorded as sealed (``STATE/licences.sqlite`` remembers every sealed licence); restricted with
+   ``--department`` to entries of that authority or of items it supervises;
 5. with ``--department CODE --supervisor-key-file F`` (the department's supervisor API key): follow the
-   department's supervision feed and alert on licences of the items it supervises (per ``GET /v1/catalogue``) that
-   are in the log but whose ``licence.sealed`` event never reached the department within ``--grace`` seconds of
-   their sealed time (see :mod:`verifier.delivery`).
+   department's supervision feed and alert on every entry of the log that concerns the department but whose event
+   never reached it within ``--grace`` seconds of the entry's time: licences of the items it supervises (per
+   ``GET /v1/catalogue``) sealed, renewed, revoked, suspended, reinstated or cancelled, and seals retired that it
+   would be told of (see :mod:`verifier.delivery`).
 
 Alerts are JSON lines on standard output. Exit status: 0 nothing to report, 1 alerts about entries (also
-``undelivered-licence``), 2 usage or input error (also: the service refused the supervisor key), 3 the service
-cannot be reached, 4 the log is inconsistent (forked, rewritten, truncated, badly signed).
+``unlogged-licence``, ``undelivered-licence``, ``undelivered-event``), 2 usage or input error (also: the service
+refused the supervisor key), 3 the service cannot be reached, 4 the log is inconsistent (forked, rewritten,
+truncated, badly signed).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 import time
 import urllib.error
@@ -70,8 +75,10 @@ class Alert:
     """One finding, printed as a JSON line."""
 
     kind: str
-    """``unknown-seal-certificate``, ``undelivered-licence``, ``log-forked``, ``log-truncated``,
-    ``log-inconsistent``, ``bad-checkpoint``, ``bad-tiles`` or ``bad-entry``."""
+    """``unknown-seal-certificate``, ``unlogged-licence`` (a status change or renewal of a licence the log never
+    recorded as sealed), ``undelivered-licence`` (a sealed licence), ``undelivered-event`` (a status
+    change or retired seal), ``log-forked``, ``log-truncated``, ``log-inconsistent``, ``bad-checkpoint``,
+    ``bad-tiles`` or ``bad-entry``."""
     message: str
     details: dict[str, Any] = field(default_factory=dict)
 
@@ -82,7 +89,12 @@ class Alert:
     @property
     def integrity(self) -> bool:
         """True for alerts about the log itself (exit status 4)."""
-        return self.kind not in ("unknown-seal-certificate", "undelivered-licence")
+        return self.kind not in (
+            "unknown-seal-certificate",
+            "unlogged-licence",
+            "undelivered-licence",
+            "undelivered-event",
+        )
 
 
 @dataclass(frozen=True)
@@ -159,6 +171,41 @@ class MonitorState:
         return folder
 
 
+class LicenceIndex:
+    """``STATE/licences.sqlite``: every licence the log recorded as sealed (item, authority, entry index), so that
+    an entry changing a licence (revoked, suspended, reinstated, cancelled, renewed) can be checked against the
+    licence's own ``sealed`` entry. SQLite (standard library) because a whole log's licences outgrow memory."""
+
+    def __init__(self, directory: Path) -> None:
+        self._db = sqlite3.connect(directory / "licences.sqlite")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS sealed (licence TEXT PRIMARY KEY, item TEXT, authority TEXT, idx INTEGER)"
+        )
+
+    def add(self, index: int, entry: LogEntry) -> None:
+        """A ``sealed`` entry (a re-read one is ignored: the first index stays)."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO sealed VALUES (?, ?, ?, ?)", (entry.licence, entry.item, entry.authority, index)
+        )
+
+    def get(self, licence: str) -> tuple[str, str, int] | None:
+        """(item, authority, index) of the licence's ``sealed`` entry, None when the log never recorded one."""
+        row = self._db.execute("SELECT item, authority, idx FROM sealed WHERE licence = ?", (licence,)).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]), int(row[2]))
+
+    def commit(self) -> None:
+        """Persist (before the monitor accepts the checkpoint, like the delivery ledger)."""
+        self._db.commit()
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+
+#: Entries that change a licence the log must have recorded as sealed first.
+_CHANGES = (EntryKind.REVOKED, EntryKind.SUSPENDED, EntryKind.REINSTATED, EntryKind.CANCELLED, EntryKind.RENEWED)
+
+
 def _entries(tiles: HttpTiles, reader: TileHashReader, start: int, end: int) -> Iterator[tuple[int, bytes]]:
     """Entries ``start..end-1``, each checked against the level-0 tile hashes of the authenticated tree."""
     n = start // TILE_WIDTH
@@ -186,8 +233,9 @@ def monitor_pass(
     department: str | None = None,
     supervised_items: set[str] | None = None,
     observer: EntryObserver | None = None,
+    licences: LicenceIndex | None = None,
 ) -> PassResult:
-    """One pass (steps 1-4 of the module docstring)."""
+    """One pass (steps 1-4 of the module docstring; with ``licences``, also the changes of unlogged licences)."""
     alerts: list[Alert] = []
     # (1)
     note = log.checkpoint()
@@ -221,9 +269,26 @@ def monitor_pass(
             if observer is not None:
                 observer.observe(index, entry)
             # (4)
+            in_scope = department is None or entry.authority == department
+            if licences is not None and entry.licence:
+                if entry.kind is EntryKind.SEALED:
+                    licences.add(index, entry)
+                elif entry.kind in _CHANGES:
+                    sealed = licences.get(entry.licence)
+                    in_scope = in_scope or (sealed is not None and sealed[0] in (supervised_items or ()))
+                    if sealed is None and in_scope:
+                        alerts.append(
+                            Alert(
+                                "unlogged-licence",
+                                f"entry {index} ({entry.kind.value} {entry.licence} by {entry.authority}) changes a "
+                                "licence the log never recorded as sealed: sealed outside the record, or before "
+                                "the log began",
+                                {"index": index, "licence": entry.licence, "entry": data.decode()},
+                            )
+                        )
             if entry.kind not in (EntryKind.SEALED, EntryKind.RENEWED, EntryKind.SEAL_RETIRED):
                 continue
-            if department is not None and entry.authority != department and entry.item not in (supervised_items or ()):
+            if not in_scope and entry.item not in (supervised_items or ()):
                 continue
             if entry.certificate_sha256 not in known_certificates:
                 alerts.append(
@@ -241,6 +306,8 @@ def monitor_pass(
         return PassResult(checkpoint.size, count, (*alerts, Alert("bad-tiles", str(exc), {"evidence": str(folder)})))
     if observer is not None:
         observer.commit()
+    if licences is not None:
+        licences.commit()
     state.accept(note)
     return PassResult(checkpoint.size, count, tuple(alerts))
 
@@ -303,7 +370,7 @@ def _bundle(args: argparse.Namespace) -> TrustBundle:
     return bundle
 
 
-def _delivery_check(args: argparse.Namespace, state: Path) -> DeliveryCheck | None:
+def _delivery_check(args: argparse.Namespace, state: Path, seal_authorities: set[str]) -> DeliveryCheck | None:
     if args.supervisor_key_file is None:
         return None
     if not args.department:
@@ -315,7 +382,14 @@ def _delivery_check(args: argparse.Namespace, state: Path) -> DeliveryCheck | No
     if not key:
         raise VerifierError(f"the supervisor key file {args.supervisor_key_file} is empty")
     supervised = supervised_items(args.service, args.department)
-    return DeliveryCheck(DeliveryLedger(state), FeedClient(args.service, key), supervised=supervised, grace=args.grace)
+    return DeliveryCheck(
+        DeliveryLedger(state),
+        FeedClient(args.service, key),
+        supervised=supervised,
+        grace=args.grace,
+        department=args.department,
+        seal_authorities=seal_authorities,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -332,7 +406,12 @@ def main(argv: list[str] | None = None) -> int:
             code for code, item in bundle.items.items() if args.department and item.supervisor == args.department
         }
         log, tiles, state = OnlineLog(args.service), HttpTiles(args.service), MonitorState(Path(args.state))
-        delivery = _delivery_check(args, state.directory)
+        licences = LicenceIndex(state.directory)
+        # seal.retired reaches the department for its own seals and those of any authority sealing its items.
+        sealers = {
+            p.authority for item in bundle.items.values() if item.supervisor == args.department for p in item.sealed_by
+        }
+        delivery = _delivery_check(args, state.directory, sealers)
         if delivery is not None:
             delivery.follow_feed()  # a wrong key fails here, before any pass
         status = EXIT_OK
@@ -346,10 +425,14 @@ def main(argv: list[str] | None = None) -> int:
                 department=args.department,
                 supervised_items=supervised,
                 observer=delivery,
+                licences=licences,
             )
             alerts = list(result.alerts)
             if delivery is not None and not any(a.integrity for a in alerts):
-                alerts += [Alert("undelivered-licence", m, d) for m, d in delivery.alerts(at=datetime.now(UTC))]
+                alerts += [
+                    Alert("undelivered-licence" if d["entry_kind"] == "sealed" else "undelivered-event", m, d)
+                    for m, d in delivery.alerts(at=datetime.now(UTC))
+                ]
             for alert in alerts:
                 print(alert.to_json(), flush=True)
                 status = max(status, EXIT_INCONSISTENT if alert.integrity else EXIT_ALERT)
@@ -366,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
 
 
-__all__ = ["Alert", "EntryObserver", "HttpTiles", "MonitorState", "PassResult", "main", "monitor_pass"]
+__all__ = ["Alert", "EntryObserver", "HttpTiles", "LicenceIndex", "MonitorState", "PassResult", "main", "monitor_pass"]
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -360,7 +360,20 @@ class TileHashReader:
         """The root of the perfect subtree of 2**height leaves starting at leaf ``index * 2**height``."""
         level, rest = divmod(height, TILE_HEIGHT)
         first = index << rest
-        return root_of([self._stored(level, first + i) for i in range(1 << rest)])
+        if rest == 0:
+            return self._stored(level, first)
+        # The 2**rest stored hashes lie in one tile (the block is aligned): slice them from the tile's bytes and
+        # pair them off level by level, with no per-hash lookups (a cold proof re-hashes up to 247 per tile).
+        tile = self._tile(level, first // TILE_WIDTH)
+        offset = (first % TILE_WIDTH) * HASH_SIZE
+        end = offset + (HASH_SIZE << rest)
+        if len(tile) < end:
+            raise ProofError(f"tile {level}/{first // TILE_WIDTH} does not hold the hashes of node {height}/{index}")
+        sha256 = hashlib.sha256
+        nodes = [tile[i : i + HASH_SIZE] for i in range(offset, end, HASH_SIZE)]
+        while len(nodes) > 1:
+            nodes = [sha256(b"\x01" + nodes[i] + nodes[i + 1]).digest() for i in range(0, len(nodes), 2)]
+        return nodes[0]
 
     def subtree(self, start: int, end: int) -> bytes:
         """MTH(D[start:end]) for ``0 <= start < end <= size``."""

@@ -39,6 +39,7 @@ from urllib.parse import quote, unquote_to_bytes
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
 
 from seal_service.errors import ConfigurationError, KeyNotExtractable, KeyUnavailable
@@ -189,7 +190,12 @@ def _digest_of(data: bytes, algorithm: hashes.HashAlgorithm | Prehashed) -> tupl
 class _HsmKey:
     """What EC and RSA token keys share: the token, how to find the key, and refusing every export."""
 
-    def __init__(self, token: Pkcs11Token, uri: Pkcs11Uri, public: ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
+    def __init__(
+        self,
+        token: Pkcs11Token,
+        uri: Pkcs11Uri,
+        public: ec.EllipticCurvePublicKey | rsa.RSAPublicKey | Ed25519PublicKey,
+    ):
         self._token = token
         self.uri = uri
         self._public = public
@@ -319,6 +325,31 @@ class HsmRsaPrivateKey(_HsmKey, rsa.RSAPrivateKey):
 HsmPrivateKey = HsmEcPrivateKey | HsmRsaPrivateKey
 
 
+class HsmEd25519PrivateKey(_HsmKey, Ed25519PrivateKey):
+    """An Ed25519 key in a token (CKK_EC_EDWARDS, signing with CKM_EDDSA): the issuance log's key, usable
+    wherever cryptography's ``Ed25519PrivateKey.sign`` is. Seal keys are never Ed25519 (PAdES here is ECDSA/RSA)."""
+
+    _public: Ed25519PublicKey
+
+    def sign(self, data: bytes) -> bytes:
+        """The 64-byte Ed25519 signature of ``data`` (pure EdDSA, as RFC 8032 and the C2SP signed notes use)."""
+        from pkcs11 import Mechanism
+
+        return self._sign_with(Mechanism.EDDSA, data)
+
+    def public_key(self) -> Ed25519PublicKey:
+        """The public key (read from the token's public key object once)."""
+        return self._public
+
+    def private_bytes_raw(self) -> bytes:
+        """Refused: the private key is non-extractable and never leaves the token."""
+        raise KeyNotExtractable(f"the private key {self.ref} is held in a PKCS#11 token and cannot be exported")
+
+
+#: The curve of Ed25519 keys as CKA_EC_PARAMS names it: the OID id-Ed25519 (RFC 8410), which SoftHSM2 accepts.
+_ED25519_OID = "1.3.101.112"
+
+
 def _find(token: Pkcs11Token, uri: Pkcs11Uri, object_class: Any) -> Any:
     from pkcs11 import exceptions as p11e
 
@@ -360,6 +391,23 @@ def _wrap(token: Pkcs11Token, uri: Pkcs11Uri, private: Any) -> HsmPrivateKey:
         key = HsmRsaPrivateKey(token, uri, public)
     else:
         key = HsmEcPrivateKey(token, uri, public)
+    key._handle = private
+    return key
+
+
+def _wrap_ed25519(token: Pkcs11Token, uri: Pkcs11Uri, private: Any) -> HsmEd25519PrivateKey:
+    from pkcs11 import Attribute, KeyType, ObjectClass
+
+    if private.key_type != KeyType.EC_EDWARDS:
+        raise KeyUnavailable(f"key {uri} is not an Ed25519 key")
+    point = bytes(_find(token, uri, ObjectClass.PUBLIC_KEY)[Attribute.EC_POINT])
+    # CKA_EC_POINT of an Edwards key: the 32 bytes in a DER OCTET STRING (PKCS#11 3.0; SoftHSM2), or bare.
+    raw = point[2:] if len(point) == 34 and point[:2] == b"\x04\x20" else point
+    try:
+        public = Ed25519PublicKey.from_public_bytes(raw)
+    except ValueError:
+        raise KeyUnavailable(f"the token's public key of {uri} is not an Ed25519 point") from None
+    key = HsmEd25519PrivateKey(token, uri, public)
     key._handle = private
     return key
 
@@ -411,6 +459,46 @@ class Pkcs11KeyStore:
                 reason = type(exc).__name__
                 raise KeyUnavailable(f"the token {token.label!r} refused to generate a key: {reason}") from exc
             return str(uri), _wrap(token, uri, private)
+
+    def generate_ed25519(self, name: str) -> tuple[str, HsmEd25519PrivateKey]:
+        """Generate a non-extractable, sensitive Ed25519 key pair labelled ``name`` (CKM_EC_EDWARDS_KEY_PAIR_GEN);
+        returns (reference, key). Raises :class:`KeyUnavailable` when the token cannot make Ed25519 keys."""
+        from pkcs11 import Attribute, KeyType, Mechanism
+        from pkcs11 import exceptions as p11e
+        from pkcs11.util.ec import encode_named_curve_parameters
+
+        token = self.token()
+        uri = Pkcs11Uri(token=token.label, label=name, key_id=secrets.token_bytes(8))
+        with token.lock:
+            try:
+                params = token.session.create_domain_parameters(
+                    KeyType.EC_EDWARDS, {Attribute.EC_PARAMS: encode_named_curve_parameters(_ED25519_OID)}, local=True
+                )
+                _pub, private = params.generate_keypair(
+                    mechanism=Mechanism.EC_EDWARDS_KEY_PAIR_GEN,
+                    store=True,
+                    label=name,
+                    id=uri.key_id,
+                    public_template={Attribute.TOKEN: True, Attribute.VERIFY: True},
+                    private_template={
+                        Attribute.TOKEN: True,
+                        Attribute.PRIVATE: True,
+                        Attribute.SENSITIVE: True,
+                        Attribute.EXTRACTABLE: False,
+                        Attribute.SIGN: True,
+                    },
+                )
+            except p11e.PKCS11Error as exc:
+                reason = type(exc).__name__
+                raise KeyUnavailable(f"the token {token.label!r} refused to generate an Ed25519 key: {reason}") from exc
+            return str(uri), _wrap_ed25519(token, uri, private)
+
+    def load_ed25519(self, ref: str) -> HsmEd25519PrivateKey:
+        """The Ed25519 key behind ``ref`` (the private key stays in the token)."""
+        uri = Pkcs11Uri.parse(ref)
+        token = self.token(uri.token)
+        with token.lock:
+            return _wrap_ed25519(token, uri, _find_private(token, uri))
 
     def load(self, ref: str) -> HsmPrivateKey:
         """The key behind ``ref`` (the private key stays in the token)."""

@@ -1,4 +1,5 @@
-"""The log's Ed25519 signing key: created by ``init``, stored encrypted like the other service keys, rotated.
+"""The log's Ed25519 signing key: created by ``init``, stored encrypted like the other service keys (or generated in
+the PKCS#11 token, never extractable, when ``log_key_backend`` - by default ``key_backend`` - is ``pkcs11``), rotated.
 
 Example::
 
@@ -26,8 +27,9 @@ from sqlalchemy.orm import Session
 
 from seal_service.errors import ConfigurationError, KeyUnavailable
 from seal_service.instance import Instance
+from seal_service.settings import KeyBackend
 from seal_service.storage.log_models import LogKey
-from verifier.tlog import NoteVerifier, verifier_for
+from verifier.tlog import NoteSignature, NoteVerifier, verifier_for
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,10 @@ class LogSigningKey:
 
     verifier: NoteVerifier
     private_key: Ed25519PrivateKey
+
+    def sign_note(self, text: str) -> NoteSignature:
+        """The log's signature line over a note text this service wrote (a checkpoint)."""
+        return NoteSignature(self.verifier.name, self.verifier.key_id, self.private_key.sign(text.encode()))
 
 
 def default_origin(instance: Instance) -> str:
@@ -67,6 +73,8 @@ def _write_key(instance: Instance, name: str, key: Ed25519PrivateKey) -> str:
 
 
 def _load_key(instance: Instance, ref: str) -> Ed25519PrivateKey:
+    if ref.startswith("pkcs11:"):
+        return instance.keys.pkcs11.load_ed25519(ref)
     path = instance.key_store.path_of(ref)
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=instance.settings.passphrase())
@@ -83,9 +91,15 @@ def create_log_key(instance: Instance, session: Session, *, at: datetime) -> Log
     """Generate a new log key (named after the origin of the current key, else the default origin)."""
     current = session.scalars(select(LogKey).where(LogKey.retired_at.is_(None)).order_by(LogKey.id.desc())).first()
     name = current.name if current is not None else default_origin(instance)
-    key = Ed25519PrivateKey.generate()
-    # "pki-" like the other service keys (seal keys are "seal-..."): the key store's naming of service keys.
-    ref = _write_key(instance, f"pki-log-{int(at.timestamp() * 1000)}-{os.urandom(3).hex()}", key)
+    suffix = f"{int(at.timestamp() * 1000)}-{os.urandom(3).hex()}"
+    key: Ed25519PrivateKey
+    if instance.settings.resolved_log_key_backend is KeyBackend.PKCS11:
+        # Generated in the token, sensitive and never extractable, like seal keys on that backend.
+        ref, key = instance.keys.pkcs11.generate_ed25519(f"log-{suffix}")
+    else:
+        key = Ed25519PrivateKey.generate()
+        # "pki-" like the other service keys (seal keys are "seal-..."): the key store's naming of service keys.
+        ref = _write_key(instance, f"pki-log-{suffix}", key)
     row = LogKey(name=name, public_key=verifier_for(name, key).public_key, key_ref=ref, created_at=at)
     session.add(row)
     session.flush()
@@ -121,8 +135,17 @@ _SIGNERS: WeakKeyDictionary[Instance, tuple[int, LogSigningKey]] = WeakKeyDictio
 _LOCK = threading.Lock()
 
 
-def signing_key(instance: Instance) -> LogSigningKey:
-    """The current log key, loaded once per process and reloaded when another process rotated it."""
+def signing_key(instance: Instance, *, key_id: int | None = None) -> LogSigningKey:
+    """The current log key, loaded once per process and reloaded when another process rotated it.
+
+    ``key_id``: the id of the current key when the caller has just read it (the sequencer reads it with its lock):
+    the loaded key is then returned without a read of its own.
+    """
+    if key_id is not None:
+        with _LOCK:
+            cached = _SIGNERS.get(instance)
+        if cached is not None and cached[0] == key_id:
+            return cached[1]
     with instance.sessions() as session:
         row = session.scalars(select(LogKey).where(LogKey.retired_at.is_(None)).order_by(LogKey.id.desc())).first()
     if row is None:

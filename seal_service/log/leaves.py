@@ -37,16 +37,20 @@ STATUS_KINDS = {
 }
 
 
+_INSERT_PENDING = insert(cast(Table, LogPending.__table__))
+
+#: ``session.info`` key set by :func:`append_entry`: when the session commits, this process's sequencers wake.
+ENTRIES_WRITTEN = "log_entries_written"
+
+
 def append_entry(session: Session, entry: LogEntry, *, licence_id: str | None = None) -> None:
     """Write ``entry`` as a pending log row in ``session``'s transaction."""
+    # A statement built once, on the session's connection: the ORM's per-call handling cost more than the insert.
     session.connection().execute(
         _INSERT_PENDING,
         {"entry": entry.encode(), "kind": entry.kind.value, "licence_id": licence_id, "created_at": datetime.now(UTC)},
     )
-
-
-#: One Core statement built once (a pending row is plain data: no ORM bulk path needed).
-_INSERT_PENDING = insert(cast(Table, LogPending.__table__))
+    session.info[ENTRIES_WRITTEN] = True
 
 
 def _document_entry(

@@ -73,13 +73,14 @@ def _best_size(session: Session, index: int, size: int) -> int:
 
 def inclusion_for_licence(instance: Instance, licence_id: str) -> InclusionProof:
     """The inclusion proof of the licence's "sealed" entry (NotFound while it is not yet sequenced)."""
+    entry_row = (
+        select(LogEntryRecord.idx, LogEntryRecord.entry)
+        .where(LogEntryRecord.licence_id == licence_id, LogEntryRecord.kind == EntryKind.SEALED.value)
+        .order_by(LogEntryRecord.idx)
+        .limit(1)
+    )
     with instance.sessions() as session:
-        row = session.execute(
-            select(LogEntryRecord.idx, LogEntryRecord.entry)
-            .where(LogEntryRecord.licence_id == licence_id, LogEntryRecord.kind == EntryKind.SEALED.value)
-            .order_by(LogEntryRecord.idx)
-            .limit(1)
-        ).first()
+        row = session.execute(entry_row).first()
         if row is None:
             waiting = session.scalar(
                 select(LogPending.id)
@@ -89,7 +90,12 @@ def inclusion_for_licence(instance: Instance, licence_id: str) -> InclusionProof
             if waiting is not None:
                 # Sealed a moment ago: in a checkpoint within the sequencing delay. 409: ask again shortly.
                 raise StateConflict(f"licence {licence_id!r} is not in a checkpoint yet; try again in a few seconds")
-            raise NotFound(f"licence {licence_id!r} is not in the log", field="licence")
+            # On PostgreSQL each statement reads its own snapshot: a step that committed between the two reads
+            # above moved the entry from pending to the log (atomically), so look at the log once more before
+            # calling the licence absent ("sealed outside the record" is a loud verdict).
+            row = session.execute(entry_row).first()
+            if row is None:
+                raise NotFound(f"licence {licence_id!r} is not in the log", field="licence")
         size = _best_size(session, row.idx, current_size(session))
         reader = hash_reader(session, size, prefetch=(row.idx,))
         proof = tuple(inclusion_proof(row.idx, size, reader.subtree))

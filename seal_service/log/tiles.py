@@ -15,14 +15,17 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Table, bindparam, select, tuple_
 from sqlalchemy.orm import Session
 
 from seal_service.errors import NotFound
 from seal_service.storage.log_models import LogEntryRecord, LogTile
 from verifier.tlog import (
+    EMPTY_ROOT,
     HASH_SIZE,
     TILE_HEIGHT,
     TILE_WIDTH,
@@ -30,6 +33,7 @@ from verifier.tlog import (
     TileRef,
     encode_entry_bundle,
     entries_path,
+    node_hash,
     root_of,
     tile_path,
     tile_width,
@@ -38,31 +42,115 @@ from verifier.tlog import (
 FULL_TILE_BYTES = TILE_WIDTH * HASH_SIZE
 
 
-def append_hashes(session: Session, old_size: int, leaf_hashes: list[bytes]) -> dict[tuple[int, int], bytes]:
-    """Append leaf hashes to the tiles of a tree of ``old_size``; returns every tile written (level, n) -> bytes."""
-    written: dict[tuple[int, int], bytes] = {}
-    level, start, new = 0, old_size, leaf_hashes
-    while new:
-        first_n = start // TILE_WIDTH
-        offset = start % TILE_WIDTH
-        row = session.get(LogTile, (level, first_n)) if offset else None
-        if offset and (row is None or len(row.hashes) != offset * HASH_SIZE):
-            raise RuntimeError(f"tile {level}/{first_n} does not hold {offset} hashes; the log state is damaged")
-        buffer = (row.hashes if row is not None else b"") + b"".join(new)
-        completed: list[bytes] = []
-        for i in range(0, len(buffer), FULL_TILE_BYTES):
-            n = first_n + i // FULL_TILE_BYTES
-            data = buffer[i : i + FULL_TILE_BYTES]
-            written[(level, n)] = data
-            if i == 0 and row is not None:
-                row.hashes = data
+@dataclass(frozen=True)
+class RightEdge:
+    """What appending to a tree of ``size`` needs, and nothing more: the partial (last) tile of each level and the
+    compact range (the perfect subtrees of the tree's binary decomposition, left to right).
+
+    The sequencer keeps one in memory between steps: appending ``k`` leaves then costs about ``2k`` hashes and
+    writes only the tiles that change, instead of reading the right edge's tiles and re-hashing them for the root
+    at every step. Immutable: :meth:`extend` returns a new edge, so a step that rolls back leaves the kept one as
+    it was.
+    """
+
+    size: int
+    tails: tuple[bytes, ...]
+    """Per level, the hashes of its partial tile (``(size >> 8*level) % 256`` hashes; empty when the level's last
+    tile is full or the level does not exist yet)."""
+    range_: tuple[tuple[int, bytes], ...]
+    """(height, hash) of each perfect subtree of the binary decomposition of ``size``, largest (leftmost) first."""
+
+    @classmethod
+    def empty(cls) -> RightEdge:
+        """The edge of the empty tree."""
+        return cls(size=0, tails=(), range_=())
+
+    @property
+    def root(self) -> bytes:
+        """MTH of the tree: the compact range folded from the right (RFC 9162's split at the largest power of 2)."""
+        if not self.range_:
+            return EMPTY_ROOT
+        root = self.range_[-1][1]
+        for _, left in reversed(self.range_[:-1]):
+            root = node_hash(left, root)
+        return root
+
+    def extend(self, leaf_hashes: list[bytes]) -> tuple[RightEdge, dict[tuple[int, int], tuple[bytes, bool]]]:
+        """The edge after appending ``leaf_hashes``, and every tile that changed: (level, n) -> (its hashes,
+        whether the row exists already and grows, i.e. an UPDATE rather than an INSERT)."""
+        written: dict[tuple[int, int], tuple[bytes, bool]] = {}
+        tails = list(self.tails)
+        level, start, new = 0, self.size, leaf_hashes
+        while new:
+            first_n, offset = divmod(start, TILE_WIDTH)
+            have = tails[level] if level < len(tails) else b""
+            if len(have) != offset * HASH_SIZE:
+                raise RuntimeError(
+                    f"the kept right edge of level {level} holds {len(have) // HASH_SIZE} hashes, not {offset}"
+                )
+            buffer = have + b"".join(new)
+            completed: list[bytes] = []
+            for i in range(0, len(buffer), FULL_TILE_BYTES):
+                data = buffer[i : i + FULL_TILE_BYTES]
+                written[(level, first_n + i // FULL_TILE_BYTES)] = (data, i == 0 and offset > 0)
+                if len(data) == FULL_TILE_BYTES:
+                    completed.append(root_of([data[j : j + HASH_SIZE] for j in range(0, FULL_TILE_BYTES, HASH_SIZE)]))
+            rest = len(buffer) % FULL_TILE_BYTES
+            tail = buffer[len(buffer) - rest :] if rest else b""
+            if level < len(tails):
+                tails[level] = tail
             else:
-                session.add(LogTile(level=level, n=n, hashes=data))
-            if len(data) == FULL_TILE_BYTES:
-                completed.append(root_of([data[j : j + HASH_SIZE] for j in range(0, FULL_TILE_BYTES, HASH_SIZE)]))
-        # A full tile's root is the next level's hash at index n (tlog-tiles); partial tiles never go up.
-        level, start, new = level + 1, first_n, completed
-    return written
+                tails.append(tail)
+            # A full tile's root is the next level's hash at index n (tlog-tiles); partial tiles never go up.
+            level, start, new = level + 1, first_n, completed
+        compact = list(self.range_)
+        for leaf in leaf_hashes:
+            height, node = 0, leaf
+            while compact and compact[-1][0] == height:
+                node = node_hash(compact.pop()[1], node)
+                height += 1
+            compact.append((height, node))
+        edge = RightEdge(size=self.size + len(leaf_hashes), tails=tuple(tails), range_=tuple(compact))
+        return edge, written
+
+    @classmethod
+    def from_tails(cls, size: int, tails: dict[int, bytes]) -> RightEdge:
+        """The edge of a tree of ``size`` from its levels' partial tiles (``tails[level]``, at least the hashes
+        that tile holds in this tree; longer is cut). The compact range is re-hashed from them: at most 255 hashes
+        per level, once, when the sequencer starts or another node has moved the log."""
+        levels = []
+        compact: list[tuple[int, bytes]] = []
+        level = 0
+        while (size >> (TILE_HEIGHT * level)) > 0:
+            width = (size >> (TILE_HEIGHT * level)) % TILE_WIDTH
+            data = tails.get(level, b"")[: width * HASH_SIZE]
+            if len(data) != width * HASH_SIZE:
+                raise RuntimeError(
+                    f"the last tile of level {level} does not hold {width} hashes; the log state is damaged"
+                )
+            levels.append(data)
+            level += 1
+        for level in reversed(range(len(levels))):
+            data, first = levels[level], 0
+            width = len(data) // HASH_SIZE
+            for bit in reversed(range(TILE_HEIGHT)):
+                if width & (1 << bit):
+                    part = [data[(first + j) * HASH_SIZE : (first + j + 1) * HASH_SIZE] for j in range(1 << bit)]
+                    compact.append((TILE_HEIGHT * level + bit, root_of(part)))
+                    first += 1 << bit
+        return cls(size=size, tails=tuple(levels), range_=tuple(compact))
+
+
+def edge_tiles(size: int) -> list[tuple[int, int]]:
+    """(level, n) of the partial tile of each level of a tree of ``size`` (the tiles :class:`RightEdge` needs)."""
+    wanted = []
+    level = 0
+    while (size >> (TILE_HEIGHT * level)) > 0:
+        count = size >> (TILE_HEIGHT * level)
+        if count % TILE_WIDTH:
+            wanted.append((level, count // TILE_WIDTH))
+        level += 1
+    return wanted
 
 
 def _stored_tile(session: Session, level: int, n: int) -> bytes:
@@ -132,6 +220,10 @@ class _TileCache:
 
 
 TILE_CACHE = _TileCache()
+_TILE_TABLE = cast(Table, LogTile.__table__)
+_TILES_BY_KEY = select(_TILE_TABLE.c.level, _TILE_TABLE.c.n, _TILE_TABLE.c.hashes).where(
+    tuple_(_TILE_TABLE.c.level, _TILE_TABLE.c.n).in_(bindparam("keys", expanding=True))
+)
 
 
 def hash_reader(
@@ -159,14 +251,11 @@ def hash_reader(
             else:
                 known[(level, n)] = cached
         if missing:
-            rows = session.execute(
-                select(LogTile.level, LogTile.n, LogTile.hashes).where(
-                    or_(*(and_(LogTile.level == level, LogTile.n == n) for level, n in missing))
-                )
-            ).all()
-            for row in rows:
-                known[(row.level, row.n)] = row.hashes
-                TILE_CACHE.put((database, row.level, row.n), row.hashes)
+            # One statement of one shape whatever the tiles (compiled once), on the session's connection.
+            rows = session.connection().execute(_TILES_BY_KEY, {"keys": missing})
+            for level, n, hashes in rows:
+                known[(level, n)] = hashes
+                TILE_CACHE.put((database, level, n), hashes)
 
     def fetch(level: int, n: int, width: int) -> bytes:
         data = known.get((level, n))

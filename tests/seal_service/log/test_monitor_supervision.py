@@ -184,3 +184,136 @@ def test_a_wrong_or_missing_key_is_a_clear_error(served, tmp_path, capsys) -> No
     missing[missing.index("--supervisor-key-file") + 1] = str(tmp_path / "absent")
     assert seal_monitor(missing) == 2
     assert "cannot read the supervisor key file" in capsys.readouterr().err
+
+
+def _wait_entry(instance, licence_id: str, kind: str) -> int:  # type: ignore[no-untyped-def]
+    from seal_service.storage.log_models import LogEntryRecord
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with instance.sessions() as session:
+            idx = session.scalar(
+                select(LogEntryRecord.idx).where(LogEntryRecord.licence_id == licence_id, LogEntryRecord.kind == kind)
+            )
+        if idx is not None:
+            return int(idx)
+        time.sleep(0.05)
+    raise AssertionError(f"no {kind} entry of {licence_id} sequenced within 10 s")
+
+
+def _hide(instance, subject: str, event_type: str) -> None:  # type: ignore[no-untyped-def]
+    with instance.writer.begin() as session:
+        seqs = select(SupervisionEvent.seq).where(
+            SupervisionEvent.subject == subject, SupervisionEvent.type == event_type
+        )
+        gone = session.execute(
+            delete(SupervisionEventRoute).where(
+                SupervisionEventRoute.seq.in_(seqs), SupervisionEventRoute.department == "jc-market"
+            )
+        )
+        assert gone.rowcount == 1
+
+
+def _status(instance, licence_id: str, action) -> None:  # type: ignore[no-untyped-def]
+    from seal_service.services.sealing import change_licence_status
+
+    change_licence_status(
+        instance, licence_id, action=action, reason="检查", authority_id=None, actor="test", at=datetime.now(UTC)
+    )
+
+
+def _seal_certificate(instance, licence_id: str) -> tuple[str, str, str]:  # type: ignore[no-untyped-def]
+    """(seal id, certificate SHA-256, authority code) of the seal that sealed the licence."""
+    import hashlib
+
+    from seal_service.storage.models import Licence, SealCertificate
+
+    with instance.sessions() as session:
+        licence = session.get(Licence, licence_id)
+        der = session.scalar(
+            select(SealCertificate.certificate_der).where(SealCertificate.id == licence.certificate_id)
+        )
+        return licence.seal_id, hashlib.sha256(der).hexdigest(), licence.authority.code
+
+
+def test_status_changes_and_retired_seals_hidden_from_the_supervisor_are_alerts(
+    served, licence_pdf, tmp_path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    from seal_service.log import sequence_all
+    from seal_service.log.leaves import append_entry
+    from seal_service.services.sealing import LicenceAction
+    from verifier.log_entry import EntryKind, LogEntry, format_time
+
+    instance, server = served
+    key = create_api_key(
+        instance, name="market monitor 3", role=Role.SUPERVISOR, authority_code="jc-market", at=datetime.now(UTC)
+    ).secret
+    args = _args(instance, server, tmp_path, key)
+    licence = _seal(instance, licence_pdf, "JC-001")
+    _status(instance, licence, LicenceAction.SUSPEND)  # delivered normally
+    _wait_entry(instance, licence, "suspended")
+    capsys.readouterr()
+    assert seal_monitor(args) in (0, 1)  # (the earlier tests' hidden licences may still be reported once here)
+    capsys.readouterr()
+    assert seal_monitor(args) == 0
+    assert _alerts(capsys) == []
+    # The revocation's event is hidden from jc-market: the log's "revoked" entry gives it away.
+    _status(instance, licence, LicenceAction.REVOKE)
+    _hide(instance, licence, "cn.gov.approval.licence.revoked")
+    revoked_at = _wait_entry(instance, licence, "revoked")
+    # A seal retired without its seal.retired event (an entry written as a memorandum would, the event withheld).
+    seal_id, certificate, authority = _seal_certificate(instance, licence)
+    with instance.writer.begin() as session:
+        retired = LogEntry(
+            kind=EntryKind.SEAL_RETIRED,
+            seal=seal_id,
+            certificate_sha256=certificate,
+            authority=authority,
+            at=format_time(datetime.now(UTC)),
+        )
+        append_entry(session, retired)
+    sequence_all(instance)  # beside the server's sequencer: both take the log's lock
+    assert seal_monitor(args) == 1
+    alerts = _alerts(capsys)
+    by_kind = {a["entry_kind"]: a for a in alerts}
+    assert set(by_kind) == {"revoked", "seal-retired"}, alerts
+    revoked = by_kind["revoked"]
+    assert revoked["alert"] == "undelivered-event" and revoked["licence"] == licence and revoked["item"] == "JC-001"
+    assert revoked["index"] == revoked_at and revoked["event"] == "cn.gov.approval.licence.revoked"
+    assert "was revoked by" in str(revoked["message"]) and "never delivered" in str(revoked["message"])
+    gone = by_kind["seal-retired"]
+    assert gone["alert"] == "undelivered-event" and gone["seal"] == seal_id
+    assert gone["event"] == "cn.gov.approval.seal.retired"
+    # Reported once.
+    assert seal_monitor(args) == 0
+    assert _alerts(capsys) == []
+
+
+def test_a_change_to_a_licence_the_log_never_sealed_is_an_alert(served, licence_pdf, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from seal_service.log.leaves import append_entry
+    from seal_service.services.sealing import LicenceAction
+    from verifier.log_entry import EntryKind, LogEntry, format_time
+
+    instance, server = served
+    args = _args(instance, server, tmp_path, "unused")
+    del args[args.index("--department") : args.index("--department") + 2]
+    del args[args.index("--supervisor-key-file") : args.index("--supervisor-key-file") + 2]
+    logged = _seal(instance, licence_pdf, "JC-001")
+    _wait_in_log(server, logged)
+    capsys.readouterr()
+    assert seal_monitor(args) == 0, _alerts(capsys)  # the whole log so far: every change is of a logged licence
+    # A revocation of a licence the log never recorded as sealed: its sealing was hidden from the log.
+    with instance.writer.begin() as session:
+        ghost = LogEntry(
+            kind=EntryKind.REVOKED, licence="LGHOST0001", authority="140500-SPJ", at=format_time(datetime.now(UTC))
+        )
+        append_entry(session, ghost, licence_id="LGHOST0001")
+    _wait_entry(instance, "LGHOST0001", "revoked")
+    _status(instance, logged, LicenceAction.REVOKE)  # an honest change in the same pass: no alert
+    _wait_entry(instance, logged, "revoked")
+    assert seal_monitor(args) == 1
+    [alert] = _alerts(capsys)
+    assert alert["alert"] == "unlogged-licence" and alert["licence"] == "LGHOST0001"
+    assert "never recorded as sealed" in str(alert["message"])
+    assert (tmp_path / "state" / "licences.sqlite").exists()
+    assert seal_monitor(args) == 0  # the index survives between runs: the honest licence stays known
