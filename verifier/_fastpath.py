@@ -641,9 +641,18 @@ def check_time_stamp_token(
     """The genTime of an RFC 3161 token over the SHA-256 digest ``imprint`` once it passes :func:`_check_token`
     (CMS signature, TSA certificate profile, issued by one of ``trust_roots`` (DER), valid at genTime and ``at``);
     :class:`FastPathRefused` saying what failed otherwise. The national seal's time-stamp is checked with it."""
-    roots = [_cert(der) for der in trust_roots]
-    gen_time, _tsa = _check_token(signed_data, imprint, roots, at, what="time-stamp")
+    gen_time, _tsa, _root = checked_time_stamp_token(signed_data, imprint, trust_roots, at)
     return gen_time
+
+
+def checked_time_stamp_token(
+    signed_data: _cms.SignedData, imprint: bytes, trust_roots: Sequence[bytes], at: datetime
+) -> tuple[datetime, bytes, bytes]:
+    """:func:`check_time_stamp_token`, also returning the DER of the TSA certificate and of the trusted root that
+    issued it (the past validation of the national seal's time-stamp looks up that root's CRLs)."""
+    roots = [_cert(der) for der in trust_roots]
+    gen_time, tsa = _check_token(signed_data, imprint, roots, at, what="time-stamp")
+    return gen_time, tsa.der, _trusted_issuer(tsa, roots).der
 
 
 # ----------------------------------------------------------------------------------------------------------------

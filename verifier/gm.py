@@ -15,7 +15,10 @@ DER(SES_Signature) and whose ``/ByteRange`` covers its whole revision except ``/
 8. an RFC 3161 time-stamp, when present, is over the SHA-256 of the signature value, its CMS signature verifies
    and its TSA certificate is a time-stamping certificate issued by a trusted (P-256) root, valid then and now
    (the PAdES verifier's own token check, :func:`verifier._fastpath.check_time_stamp_token`); its time is then the
-   proven signing time. A forged, altered or untrusted token makes the national seal invalid;
+   proven signing time. A forged, altered or untrusted token makes the national seal invalid. Once the TSA
+   certificate has expired, the token is validated at the time the PAdES seal proves the national seal's revision
+   existed (past validation with a proof of existence, :mod:`verifier.gm_existence`); without that proof it is
+   indeterminate (it can no longer be checked);
 9. the signer's SM2 certificate is not revoked at the signing time (:mod:`verifier.gm_revocation`): SM2 CRLs,
    the trust bundle, or fetched with ``--service``/``--online``; without any: indeterminate, never valid.
 
@@ -33,10 +36,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from io import BytesIO
-from typing import Any
+from typing import Any, NoReturn
 
 from asn1crypto import x509
 
+from verifier.gm_existence import ExistenceProof, tsa_status_at
 from verifier.gm_revocation import NationalStatus, Sm2StatusEntry, fetch_sm2_crls, national_status
 from verifier.gm_structures import (
     DEFAULT_USER_ID,
@@ -78,6 +82,9 @@ class NationalSealResult:
     """The time the trusted time-stamp proves (the proven signing time), None without a checked time-stamp."""
     revocation: str | None = None
     """The signer certificate's status: ``good``, ``revoked``, ``indeterminate``, or None (not checked)."""
+    validated_at: datetime | None = None
+    """When the time-stamp was validated, if not at the validation time: its TSA certificate had expired, and the
+    PAdES seal proves the national seal existed at this time (past validation, :mod:`verifier.gm_existence`)."""
 
     @property
     def status(self) -> str:
@@ -93,6 +100,7 @@ class NationalSealResult:
             "status": self.status,
             "time_stamp_at": self.time_stamp_at.isoformat() if self.time_stamp_at is not None else None,
             "revocation": self.revocation,
+            "validated_at": self.validated_at.isoformat() if self.validated_at is not None else None,
             "reason": str(self.reason),
             "seal_name": self.seal_name,
             "es_id": self.es_id,
@@ -136,24 +144,37 @@ class _Found:
     contents: bytes
 
 
-def _national_fields(data: bytes) -> list[_Found]:
+@dataclass(frozen=True)
+class _Fields:
+    found: list[_Found]
+    reader: Any
+    """pyHanko's reader of the file (the DSS and document time-stamps, for past validation)."""
+    pades_covers: int | None
+    """Where the first PAdES seal's /Contents begins: it signs every byte before (None without a PAdES seal)."""
+
+
+def _national_fields(data: bytes) -> _Fields:
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.fields import enumerate_sig_fields
 
     reader = PdfFileReader(BytesIO(data), strict=False)
     found = []
+    pades: list[tuple[int, ...]] = []
     for name, value, _field in enumerate_sig_fields(reader, filled_status=True):
         sig = value.get_object()
-        if sig.get("/SubFilter") != GM_SUBFILTER:
-            continue
         byte_range = tuple(int(v) for v in sig.get("/ByteRange", ()))
+        if sig.get("/SubFilter") != GM_SUBFILTER:
+            if sig.get("/Type") != "/DocTimeStamp" and len(byte_range) == 4:
+                pades.append(byte_range)
+            continue
         found.append(_Found(str(name), byte_range, bytes(sig.get("/Contents", b""))))
-    return found
+    first = min(pades, key=lambda br: br[2] + br[3]) if pades else None
+    return _Fields(found, reader, first[1] if first is not None else None)
 
 
 def has_national_seal(data: bytes) -> bool:
     """Whether the PDF ``data`` carries a national seal (a signature with the GB/T 38540 SubFilter)."""
-    return GM_SUBFILTER.encode() in data and bool(_national_fields(data))
+    return GM_SUBFILTER.encode() in data and bool(_national_fields(data).found)
 
 
 def _signed_bytes(data: bytes, byte_range: tuple[int, ...]) -> bytes:
@@ -203,7 +224,12 @@ def _validity(cert: x509.Certificate) -> tuple[datetime, datetime]:
 
 
 def _check(
-    found: _Found, data: bytes, roots: Sequence[x509.Certificate] | None, context: NationalContext, at: datetime
+    found: _Found,
+    data: bytes,
+    roots: Sequence[x509.Certificate] | None,
+    context: NationalContext,
+    at: datetime,
+    past: _Past | None = None,
 ) -> NationalSealResult:
     signed = _signed_bytes(data, found.byte_range)
     signature = _load(found.contents)
@@ -272,10 +298,13 @@ def _check(
             )
         # (8) time-stamp over the signature value: its time is the proven signing time
         proven_at: datetime | None = None
+        past_note: Message | None = None
         if facts["time_stamped"]:
-            proven_at = _check_time_stamp(
-                bytes(signature["time_stamp"].native), bytes(signature["signature"].native), context, at
+            covered = past if past is not None and past.proof.covers_range(found.byte_range) else None
+            proven_at, validated_at, past_note = _check_time_stamp(
+                bytes(signature["time_stamp"].native), bytes(signature["signature"].native), context, at, covered
             )
+            facts["validated_at"] = validated_at
             if proven_at is not None and proven_at < signed_at - _CLAIM_SKEW:
                 raise _Invalid(
                     "国密签章的时间戳早于其声明的签章时间",
@@ -323,6 +352,8 @@ def _check(
         stamped = facts["time_stamp_at"]
         proof = f"；时间戳证明签章时间 {stamped.isoformat(timespec='seconds')}" if stamped else ""
         proof_en = f"; a time-stamp proves {stamped.isoformat(timespec='seconds')}" if stamped else ""
+        if past_note is not None:
+            proof, proof_en = f"{proof}；{past_note.zh}", f"{proof_en}; {past_note.en}"
         assert status is not None
         reason = Message(
             f"国密电子签章有效：{facts['seal_name']}（SM2/SM3，GB/T 38540；{status.message.zh}{proof}）",
@@ -335,11 +366,21 @@ def _check(
 _CLAIM_SKEW = timedelta(minutes=5)
 
 
+@dataclass(frozen=True)
+class _Past:
+    """What past validation of a national seal's time-stamp needs: the proof of existence and the file's reader."""
+
+    proof: ExistenceProof
+    reader: Any
+
+
 def _check_time_stamp(
-    token_der: bytes, signature_value: bytes, context: NationalContext, at: datetime
-) -> datetime | None:
-    """The time the token proves, after the PAdES verifier's token checks; None when no trust root was given to
-    check it against (then nothing is proven). :class:`_Invalid` naming what is wrong otherwise."""
+    token_der: bytes, signature_value: bytes, context: NationalContext, at: datetime, past: _Past | None = None
+) -> tuple[datetime | None, datetime | None, Message | None]:
+    """The time the token proves, after the PAdES verifier's token checks (None when no trust root was given to
+    check it against: then nothing is proven), the time it was validated at when that is not ``at`` (past
+    validation, its TSA certificate having expired; ``past`` covers this national seal), and a note on that for
+    people. :class:`_Invalid` naming what is wrong otherwise."""
     from verifier import _cms
     from verifier._fastpath import FastPathRefused, check_time_stamp_token
 
@@ -355,9 +396,9 @@ def _check_time_stamp(
             "国密签章的时间戳不是针对其签名值的", "the national seal's time-stamp is not over its signature value"
         )
     if not context.trust_roots:
-        return None
+        return None, None, None
     try:
-        return check_time_stamp_token(signed_data, tst.imprint, context.trust_roots, at)
+        return check_time_stamp_token(signed_data, tst.imprint, context.trust_roots, at), None, None
     except FastPathRefused as refused:
         text = str(refused)
         if "outside its validity" in text:
@@ -365,23 +406,75 @@ def _check_time_stamp(
                 made = check_time_stamp_token(signed_data, tst.imprint, context.trust_roots, tst.gen_time)
             except FastPathRefused:
                 made = None
+            if made is not None and past is not None:
+                return _validated_in_the_past(signed_data, tst.imprint, tst.gen_time, context, past)
             if made is not None:
                 raise _Indeterminate(
-                    "国密签章的时间戳已无法验证（时间戳证书已过期）",
+                    "国密签章的时间戳已无法验证（时间戳证书已过期），且没有可信的 PAdES 印章或文档时间戳"
+                    "证明国密签章在此之前已存在（证照未在时间戳到期前续期）",
                     f"the national seal's time-stamp can no longer be checked: its TSA certificate is outside its "
-                    f"validity at {at.isoformat(timespec='seconds')} (it was valid at {made.isoformat()})",
+                    f"validity at {at.isoformat(timespec='seconds')} (it was valid at {made.isoformat()}), and no "
+                    "valid PAdES seal or document time-stamp proves the national seal existed before that (the "
+                    "licence was not renewed before its time-stamp expired)",
                 ) from None
-        if "trust root" in text:
-            raise _Invalid(
-                "国密签章的时间戳不是由受信任的时间戳服务签发的",
-                f"the national seal's time-stamp is from an untrusted TSA ({text})",
+        _refused(text)
+
+
+def _refused(text: str) -> NoReturn:
+    """Raise :class:`_Invalid` for a national time-stamp the token check refused (``text`` says why)."""
+    if "trust root" in text:
+        raise _Invalid(
+            "国密签章的时间戳不是由受信任的时间戳服务签发的",
+            f"the national seal's time-stamp is from an untrusted TSA ({text})",
+        ) from None
+    if "does not verify" in text or "does not match" in text:
+        raise _Invalid(
+            "国密签章的时间戳被伪造或改动（时间戳签名验证失败）",
+            f"the national seal's time-stamp was forged or altered: its TSA signature does not verify ({text})",
+        ) from None
+    raise _Invalid("国密签章的时间戳无效", f"the national seal's time-stamp is not valid ({text})") from None
+
+
+def _validated_in_the_past(
+    signed_data: Any, imprint: bytes, gen_time: datetime, context: NationalContext, past: _Past
+) -> tuple[datetime, datetime, Message]:
+    """(8) past validation: the token checked at the time the PAdES seal proves the national seal existed
+    (:mod:`verifier.gm_existence`, points 2 and 3)."""
+    from verifier._fastpath import FastPathRefused, checked_time_stamp_token
+
+    proven = past.proof.at
+    when = proven.isoformat(timespec="seconds")
+    if gen_time > proven:
+        raise _Invalid(
+            "国密签章的时间戳晚于 PAdES 印章证明其存在的时间（时间戳时间不可信）",
+            f"the national seal's time-stamp claims {gen_time.isoformat()}, later than the time the PAdES seal "
+            f"proves the national seal existed ({when})",
+        )
+    try:
+        made, tsa_der, issuer_der = checked_time_stamp_token(signed_data, imprint, context.trust_roots, proven)
+    except FastPathRefused as refused:
+        if "outside its validity" in str(refused):
+            raise _Indeterminate(
+                "国密签章的时间戳服务证书在其被证明存在时已不在有效期内",
+                f"the national seal's time-stamp cannot be checked: its TSA certificate was outside its validity "
+                f"at {when}, when the PAdES seal proves the national seal existed",
             ) from None
-        if "does not verify" in text or "does not match" in text:
-            raise _Invalid(
-                "国密签章的时间戳被伪造或改动（时间戳签名验证失败）",
-                f"the national seal's time-stamp was forged or altered: its TSA signature does not verify ({text})",
-            ) from None
-        raise _Invalid("国密签章的时间戳无效", f"the national seal's time-stamp is not valid ({text})") from None
+        _refused(str(refused))
+    status = tsa_status_at(past.reader, tsa_der=tsa_der, issuer_der=issuer_der, at=proven)
+    if status.outcome == "revoked":
+        raise _Invalid(status.message.zh, status.message.en)
+    if status.outcome != "good":
+        raise _Indeterminate(
+            f"国密签章的时间戳已无法验证（时间戳证书已过期）：{status.message.zh}",
+            f"the national seal's time-stamp can no longer be checked (its TSA certificate expired): "
+            f"{status.message.en}",
+        )
+    note = Message(
+        f"时间戳证书已过期，按 PAdES 印章证明的存在时间 {when} 验证：{status.message.zh}",
+        f"its TSA certificate has expired since; validated at {when}, when the PAdES seal proves the national seal "
+        f"existed: {status.message.en}",
+    )
+    return made, proven, note
 
 
 def verify_national_seals(
@@ -390,27 +483,36 @@ def verify_national_seals(
     sm2_roots: Sequence[bytes],
     at: datetime | None = None,
     context: NationalContext | None = None,
+    pades_proven_at: datetime | None = None,
 ) -> tuple[NationalSealResult, ...]:
     """Check every national seal in the PDF ``data`` against the trusted SM2 roots (DER); never raises for a
     bad document. A national seal is judged at its own signing time (the seal data's and the certificates'
     validity then); ``at`` (default now) is the validation time for the time-stamp's TSA certificate and the
     currency of revocation data. With no ``sm2_roots`` everything but the seal maker's trust and the revocation
     status is checked (``trust_checked`` is then False). ``context`` gives the (P-256) roots the time-stamp is
-    checked against and the revocation sources (:class:`NationalContext`)."""
+    checked against and the revocation sources (:class:`NationalContext`).
+
+    ``pades_proven_at``: the signing time the PAdES validation proved for the file's first PAdES seal, given only
+    when that seal is valid. It is a proof of existence of every national seal the PAdES seal signs, and a
+    national time-stamp whose TSA certificate has expired by ``at`` is validated at that time instead
+    (:mod:`verifier.gm_existence`)."""
     at = at or datetime.now(UTC)
     context = context or NationalContext()
     roots = [x509.Certificate.load(der) for der in sm2_roots] if sm2_roots else None
     try:
-        found = _national_fields(data)
+        fields = _national_fields(data)
     except Exception as exc:  # the file names a national seal, but its fields cannot be read: say so, never skip
         unreadable = Message(
             "国密签章无法读取（PDF 结构损坏）", f"the national seal cannot be read ({type(exc).__name__})"
         )
         return (NationalSealResult("?", False, unreadable),)
+    past = None
+    if pades_proven_at is not None and fields.pades_covers is not None:
+        past = _Past(ExistenceProof(at=pades_proven_at, covers=fields.pades_covers), fields.reader)
     results = []
-    for item in found:
+    for item in fields.found:
         try:
-            results.append(_check(item, data, roots, context, at))
+            results.append(_check(item, data, roots, context, at, past))
         except _Invalid as invalid:
             results.append(NationalSealResult(item.field_name, False, invalid.message))
         except Exception as exc:  # never a traceback for a hostile file
@@ -444,8 +546,10 @@ def with_national_seals(
     indeterminate one (no revocation data, say) makes a valid document indeterminate; with ``require`` a
     document without a national seal is invalid too.
     """
+    # A valid PAdES seal with a proof of time proves the national seal it signs existed then (past validation).
+    proven = report.proven_signing_time if report.verdict is Verdict.VALID else None
     results = (
-        verify_national_seals(data, sm2_roots=sm2_roots, at=at, context=context)
+        verify_national_seals(data, sm2_roots=sm2_roots, at=at, context=context, pades_proven_at=proven)
         if GM_SUBFILTER.encode() in data
         else ()
     )

@@ -53,6 +53,7 @@ from seal_service.archive.fast_revision import build_renewal_revision
 from seal_service.archive.horizon import NewestTimestamp, NotRenewable, newest_timestamp, timestamp_expiry
 from seal_service.errors import StateConflict
 from seal_service.events.outbox import EventType, emit, event_source, licence_data, licence_routes
+from seal_service.gm.pdf import national_time_stamp_certificates
 from seal_service.log.leaves import log_licence_renewed
 from seal_service.protocols.tsa import InProcessTimeStamper, TimestampAuthority
 from seal_service.services.audit import AuditBatch
@@ -247,6 +248,10 @@ class ArchiveRenewer:
         # (2) Its validation data into the DSS (fresh asn1crypto objects: they are not thread-safe).
         root = asn1_x509.Certificate.load(_der(self._instance.pki.certificate(PkiRole.ROOT)))
         certs = [last_tsa, *(c.chosen for c in token_certs if c.name == "certificate"), root]
+        # The national seal's time-stamp (国密) is validated in the past once its TSA certificate expires: its
+        # certificate goes into the DSS when not there already (both writers add a certificate once), and the root's
+        # CRL below speaks for it (docs/gm-crypto.md, "Long-term validation").
+        certs += [asn1_x509.Certificate.load(der) for der in national_time_stamp_certificates(pdf)]
         field_name = f"{RENEWAL_FIELD_PREFIX}{last.count + 1}"
         reserved = 12288 if is_rsa else 8192
         # (3) A document time-stamp over all of it, from the current TSA key: written directly for the service's

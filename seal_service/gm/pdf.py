@@ -10,6 +10,7 @@ unaffected.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 
@@ -60,3 +61,39 @@ def embed_ses_signature(
         raise ReservationTooSmall(len(der), reserved)
     coroutine.send(der)
     return bytes(output.getvalue())
+
+
+_BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]")
+
+
+def national_time_stamp_certificates(pdf: bytes) -> tuple[bytes, ...]:
+    """The DER of the certificates carried by the national seals' time-stamp tokens in ``pdf`` (empty without a
+    national seal, or when one cannot be read: the verifier reports that, sealing and renewal go on).
+
+    These are the validation data of the national seal's time-stamp that B-LT/B-LTA sealing and archive renewal put
+    into the DSS beside the PAdES seal's (docs/gm-crypto.md, "Long-term validation"). Read from the raw bytes (a
+    search for the SubFilter, the ByteRange of that signature dictionary, its /Contents), so a PAdES-only licence
+    costs one ``bytes.find``.
+    """
+    from asn1crypto import cms
+
+    from verifier.gm_structures import SesSignature
+
+    found: list[bytes] = []
+    marker = GM_SUBFILTER.encode()
+    at = pdf.find(marker)
+    while at >= 0:
+        try:
+            # pyHanko writes /Contents, then /ByteRange, then /Type, /Filter, /SubFilter: the ByteRange just before.
+            match = _BYTE_RANGE.search(pdf, max(0, pdf.rfind(b"/ByteRange", max(0, at - 1024), at)), at)
+            if match is not None:
+                first, second = int(match.group(2)), int(match.group(3))
+                der = bytes.fromhex(pdf[first + 1 : second - 1].decode("ascii"))
+                token = SesSignature.load(der, strict=False)["time_stamp"].native
+                if token is not None:
+                    signed = cms.ContentInfo.load(bytes(token))["content"]
+                    found += [c.chosen.dump() for c in signed["certificates"] or () if c.name == "certificate"]
+        except Exception:  # noqa: S110 - unreadable: nothing to add; the verifier reports the national seal
+            pass
+        at = pdf.find(marker, at + len(marker))
+    return tuple(dict.fromkeys(found))

@@ -135,8 +135,14 @@ class TimestampAuthority:
         ).dump()
         self._ess_attribute = _signing_certificate_v2(tsa_cert).dump()
         certificate_ders = [tsa_cert.dump(), *(_to_asn1(c).dump() for c in chain)]
+        self._certificate_der: bytes = certificate_ders[0]
         # [0] IMPLICIT CertificateSet: a SET OF, so DER-sorted.
         self._certificates = _der.context(0, *sorted(certificate_ders))
+
+    @property
+    def certificate_der(self) -> bytes:
+        """DER of the TSA certificate that signs every token."""
+        return self._certificate_der
 
     @property
     def policy_oid(self) -> str:

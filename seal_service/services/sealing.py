@@ -257,6 +257,8 @@ def seal_licence(
         level=request.level,
         text=StampText(licence_number=number, sealed_at=at, verify_url=verify_url),
         at=at,
+        # The national seal's time-stamp came from the same TSA: its certificate goes into the DSS (B-LT/B-LTA).
+        national_tsa_certificates=(instance.timestamps.certificate_der,) if gm_material is not None else (),
     )
     digest = hashlib.sha256(sealed).hexdigest()
     # (5) record, document and audit entry in one transaction.

@@ -20,6 +20,7 @@ certificate).
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -213,9 +214,22 @@ class Sealer:
         return certs, ocsps, crls
 
     def seal_pdf(
-        self, pdf: bytes, *, material: SealMaterial, level: PadesLevel, text: StampText, at: datetime, page: int = -1
+        self,
+        pdf: bytes,
+        *,
+        material: SealMaterial,
+        level: PadesLevel,
+        text: StampText,
+        at: datetime,
+        page: int = -1,
+        national_tsa_certificates: Sequence[bytes] = (),
     ) -> bytes:
-        """Seal ``pdf`` on ``page`` (default: the last) at time ``at`` and return the sealed bytes."""
+        """Seal ``pdf`` on ``page`` (default: the last) at time ``at`` and return the sealed bytes.
+
+        ``national_tsa_certificates``: the TSA certificates (DER) of the national seal's time-stamp in ``pdf``;
+        at B-LT/B-LTA they go into the DSS too when they are not there already, beside the root's CRL that speaks
+        for them (docs/gm-crypto.md, "Long-term validation"). Usually it is the same certificate as the PAdES
+        signature time-stamp's: both come from the instance's TSA in the same sealing."""
         writer, (x0, y0, width, height) = open_for_sealing(pdf, page)
         bx0, by0, bx1, by1 = stamp_box(width, height, material.appearance)
         box = (int(x0 + bx0), int(y0 + by0), int(x0 + bx1), int(y0 + by1))
@@ -240,6 +254,8 @@ class Sealer:
         if not level.long_term:
             return out.getvalue()
         certs, ocsps, crls = self._validation_material(material, at)
+        known = material.dss_certificates_der
+        certs += [asn1_x509.Certificate.load(der) for der in national_tsa_certificates if der not in known]
         lt_writer = IncrementalPdfFileWriter(out, strict=False)
         DocumentSecurityStore.supply_dss_in_writer(lt_writer, None, certs=certs, ocsps=ocsps, crls=crls)
         if level is PadesLevel.B_LT:

@@ -117,7 +117,7 @@ def test_altered_data_hash_matching_a_changed_document_still_fails_the_signature
     tampered = pdf[:position] + b"/MediaBoy" + pdf[position + 9 :]
     from verifier.gm import _national_fields, _signed_bytes
 
-    (found,) = _national_fields(tampered)
+    (found,) = _national_fields(tampered).found
     new_hash = sm3(_signed_bytes(tampered, found.byte_range))
     old_hash = sm3(_signed_bytes(pdf, found.byte_range))
     old_hex = old_hash.hex().encode()
