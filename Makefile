@@ -55,8 +55,12 @@ lint: install-test
 	$(BIN)/mypy verifier
 	$(BIN)/mypy --strict seal_supervise
 
+# The suite runs on pytest-xdist workers, whole files per worker (module fixtures and servers are set up once);
+# most tests wait on servers, subprocesses and databases, so three workers fill two cores. TEST_WORKERS=0 runs it in
+# one process.
+TEST_WORKERS ?= 3
 test: deps-test install-test lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # Coverage-guided fuzzing (atheris) of every entry point that reads untrusted bytes, each target for FUZZ_SECONDS;
 # a finding is written to tests/fuzz/findings/ and stops the run (tests/fuzz/README.md says what to do with it).

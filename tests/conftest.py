@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.memo import once_per_process
 from tests.support.pdfs import sample_licence_pdf
 from tests.support.server import LiveServer, free_port
 
@@ -99,9 +100,13 @@ def make_instance(settings):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A database URL per backend; the PostgreSQL one is a fresh database."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'seal.db'}"
-    return str(request.getfixturevalue("postgres_database"))
+
+    def make() -> str:
+        if request.param == "sqlite":
+            return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'seal.db'}"
+        return str(request.getfixturevalue("postgres_database"))
+
+    return once_per_process(request, ("database_url", request.param), make)
 
 
 @pytest.fixture(scope="session")
@@ -126,10 +131,13 @@ def licence_pdf() -> bytes:
 
 
 @pytest.fixture(scope="session")
-def db_instance(database_url: str, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def db_instance(request: pytest.FixtureRequest, database_url: str, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """An initialised instance per database backend (SQLite file, fresh PostgreSQL database)."""
-    home = tmp_path_factory.mktemp("instance")
-    return make_instance(make_settings(home, database_url=database_url))
+
+    def make():  # type: ignore[no-untyped-def]
+        return make_instance(make_settings(tmp_path_factory.mktemp("instance"), database_url=database_url))
+
+    return once_per_process(request, ("db_instance", database_url), make)
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -140,23 +148,27 @@ def keys_instance(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     database of its own, dropped afterwards. Tests create their own seals in it (``create_seal``) where they
     change one.
     """
-    home = tmp_path_factory.mktemp("keys")
     if request.param == "sqlite":
-        instance = make_instance(make_settings(home))
-        yield instance
-        instance.engine.dispose()
-        return
+        return once_per_process(
+            request,
+            ("keys_instance", "sqlite"),
+            lambda: make_instance(make_settings(tmp_path_factory.mktemp("keys"))),
+            lambda instance: instance.engine.dispose(),
+        )
     base_database = request.getfixturevalue("postgres_database")
     import psycopg
 
     base, _, name = str(base_database).rpartition("/")
     own = f"{name}_keys"
-    with psycopg.connect(base_database, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{own}"')
-    instance = make_instance(make_settings(home, database_url=f"{base}/{own}"))
-    try:
-        yield instance
-    finally:
-        instance.engine.dispose()
+
+    def make():  # type: ignore[no-untyped-def]
         with psycopg.connect(base_database, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{own}"')
+        return make_instance(make_settings(tmp_path_factory.mktemp("keys"), database_url=f"{base}/{own}"))
+
+    def finalise(instance) -> None:  # type: ignore[no-untyped-def]
+        instance.engine.dispose()
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{own}" WITH (FORCE)')
+
+    return once_per_process(request, ("keys_instance", "postgresql"), make, finalise)

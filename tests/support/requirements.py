@@ -14,7 +14,10 @@ from collections.abc import Callable
 import pytest
 
 REQUIRE_TOOLS_ENV = "SEAL_TEST_REQUIRE_TOOLS"
-#: What was missing in this run: tool -> (reason, number of tests it skipped).
+#: Every skip or failure for a missing tool starts with this, so that the process that prints the summary (the
+#: pytest-xdist controller, or the one process of a plain run) can count them from the test reports.
+MISSING_PREFIX = "tool missing: "
+#: What was missing in this run, counted from the reports: tool -> (reason, number of tests it skipped or failed).
 SKIPPED_TOOLS: dict[str, list[object]] = {}
 
 
@@ -38,11 +41,12 @@ def require(tool: str, available: bool | Callable[[], bool], reason: str | None 
     if ok:
         return
     why = reason or f"{tool} is not installed"
-    entry = SKIPPED_TOOLS.setdefault(tool, [why, 0])
-    entry[1] = int(entry[1]) + 1  # type: ignore[call-overload]
     if _required():
-        pytest.fail(f"{why}, but `make test` installs it and {REQUIRE_TOOLS_ENV}=1 (CI) requires it", pytrace=False)
-    pytest.skip(why)
+        pytest.fail(
+            f"{MISSING_PREFIX}{tool}: {why}, but `make test` installs it and {REQUIRE_TOOLS_ENV}=1 (CI) requires it",
+            pytrace=False,
+        )
+    pytest.skip(f"{MISSING_PREFIX}{tool}: {why}")
 
 
 def needs(tool: str, available: bool, reason: str | None = None) -> pytest.MarkDecorator:
@@ -61,14 +65,37 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         require(mark.kwargs["tool"], bool(mark.kwargs["available"]), mark.kwargs.get("reason"))
 
 
+def _missing_tool(report: pytest.TestReport) -> tuple[str, str] | None:
+    """(tool, reason) when ``report`` is a skip or failure for a missing tool, else None."""
+    if not (report.skipped or report.failed):
+        return None
+    text = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longreprtext
+    start = text.find(MISSING_PREFIX)
+    if start < 0:
+        return None
+    tool, _, why = text[start + len(MISSING_PREFIX) :].partition(": ")
+    return tool, why.splitlines()[0] if why else ""
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Count the tests skipped (or failed, in CI) for want of a tool; with pytest-xdist the controller sees every
+    worker's reports here, so the summary below covers the whole run."""
+    found = _missing_tool(report)
+    if found is None:
+        return
+    tool, why = found
+    entry = SKIPPED_TOOLS.setdefault(tool, [why, 0])
+    entry[1] = int(entry[1]) + 1  # type: ignore[call-overload]
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # type: ignore[no-untyped-def]
     """Say loudly what was skipped for want of a tool."""
     if not SKIPPED_TOOLS:
         return
     terminalreporter.section("TOOLS MISSING: these tests did NOT run", sep="!", red=True, bold=True)
-    for tool, (why, _) in sorted(SKIPPED_TOOLS.items()):
+    for tool, (why, count) in sorted(SKIPPED_TOOLS.items()):
         outcome = "tests FAILED" if _required() else "tests skipped"
-        terminalreporter.write_line(f"  {tool}: {outcome} ({why})", red=True, bold=True)
+        terminalreporter.write_line(f"  {tool}: {outcome}: {count} ({why})", red=True, bold=True)
     terminalreporter.write_line(
         f"  Install them with `make deps-test`; CI ({REQUIRE_TOOLS_ENV}=1) fails on each of these.", red=True
     )

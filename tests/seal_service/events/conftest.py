@@ -4,24 +4,25 @@ of each role, and a quick way to write events."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 
-from tests.conftest import make_instance, make_settings
+from tests.conftest import POSTGRES_URL, make_instance, make_settings
+from tests.support.memo import once_per_process
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def sup_instance(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def sup_instance(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> object:
     """An initialised instance (SQLite file or a fresh PostgreSQL database) with no dispatcher running."""
-    home = tmp_path_factory.mktemp("supervision")
     extra = {"publication_interval_seconds": 0, "dispatcher": False}
     if request.param == "sqlite":
-        instance = make_instance(make_settings(home, **extra))
-        yield instance
-        instance.engine.dispose()
-        return
+        return once_per_process(
+            request,
+            ("sup_instance", "sqlite"),
+            lambda: make_instance(make_settings(tmp_path_factory.mktemp("supervision"), **extra)),
+            lambda instance: instance.engine.dispose(),
+        )
     import secrets
 
     import psycopg
@@ -29,15 +30,19 @@ def sup_instance(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     base_database = request.getfixturevalue("postgres_database")
     base, _, name = str(base_database).rpartition("/")
     own = f"{name}_sup_{secrets.token_hex(3)}"
-    with psycopg.connect(base_database, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{own}"')
-    instance = make_instance(make_settings(home, database_url=f"{base}/{own}", **extra))
-    try:
-        yield instance
-    finally:
-        instance.engine.dispose()
+
+    def make():  # type: ignore[no-untyped-def]
         with psycopg.connect(base_database, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{own}"')
+        home = tmp_path_factory.mktemp("supervision")
+        return make_instance(make_settings(home, database_url=f"{base}/{own}", **extra))
+
+    def finalise(instance) -> None:  # type: ignore[no-untyped-def]
+        instance.engine.dispose()
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{own}" WITH (FORCE)')
+
+    return once_per_process(request, ("sup_instance", "postgresql"), make, finalise)
 
 
 def bearer(instance, role: str, authority: str | None = None) -> dict[str, str]:  # type: ignore[no-untyped-def]
