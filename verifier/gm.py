@@ -15,7 +15,8 @@ DER(SES_Signature) and whose ``/ByteRange`` covers its whole revision except ``/
 8. an RFC 3161 time-stamp, when present, is over the SHA-256 of the signature value, its CMS signature verifies
    and its TSA certificate is a time-stamping certificate issued by a trusted (P-256) root, valid then and now
    (the PAdES verifier's own token check, :func:`verifier._fastpath.check_time_stamp_token`); its time is then the
-   proven signing time. A forged, altered or untrusted token makes the national seal invalid. Once the TSA
+   proven signing time. A forged or altered token makes the national seal invalid, one from a TSA outside
+   the trust roots indeterminate (no chain to a trust anchor). Once the TSA
    certificate has expired, the token is validated at the time the PAdES seal proves the national seal's revision
    existed (past validation with a proof of existence, :mod:`verifier.gm_existence`); without that proof it is
    indeterminate (it can no longer be checked);
@@ -423,7 +424,9 @@ def _check_time_stamp(
 def _refused(text: str) -> NoReturn:
     """Raise :class:`_Invalid` for a national time-stamp the token check refused (``text`` says why)."""
     if "trust root" in text:
-        raise _Invalid(
+        # No chain to a trust anchor: ETSI EN 319 102-1 NO_CERTIFICATE_CHAIN_FOUND, indeterminate (as for the PAdES
+        # seal): the verifier cannot tell a foreign TSA from one whose root it was not given.
+        raise _Indeterminate(
             "国密签章的时间戳不是由受信任的时间戳服务签发的",
             f"the national seal's time-stamp is from an untrusted TSA ({text})",
         ) from None

@@ -29,6 +29,7 @@ from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -242,7 +243,21 @@ def stale_ocsp(instance, material, certs, ocsps, crls, at):  # type: ignore[no-u
 
 def earlier_ocsp(instance, material, certs, ocsps, crls, at):  # type: ignore[no-untyped-def]
     # Within its window, made five hours before the seal (the service reuses a response for half its validity).
-    return certs, [ocsp_response(instance, material, this_update=at - timedelta(hours=5))], crls
+    # cryptography stamps producedAt with the wall clock, which falls after the document time-stamp (taken at
+    # ``at``) whenever a second boundary passes meanwhile: the response is produced at ``at`` instead.
+    response = ocsp_response(instance, material, this_update=at - timedelta(hours=5))
+    return certs, [produced_at(instance, response, at.replace(microsecond=0))], crls
+
+
+def produced_at(instance: Any, response: asn1_ocsp.OCSPResponse, when: datetime) -> asn1_ocsp.OCSPResponse:
+    """``response`` with its producedAt set to ``when``, signed again by the instance's OCSP responder."""
+    _, key = pki(instance, "ocsp")
+    assert isinstance(key, ec.EllipticCurvePrivateKey)  # the P-256 instance of these tests
+    basic = response["response_bytes"]["response"].parsed
+    basic["tbs_response_data"]["produced_at"] = when
+    basic["signature"] = key.sign(basic["tbs_response_data"].dump(force=True), ec.ECDSA(hashes.SHA256()))
+    response["response_bytes"]["response"] = basic
+    return asn1_ocsp.OCSPResponse.load(response.dump(force=True))
 
 
 def crl_listing_seal_ca(instance, material, certs, ocsps, crls, at):  # type: ignore[no-untyped-def]
