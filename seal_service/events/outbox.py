@@ -20,18 +20,18 @@ no new waiting; emit flushes the session first so that the audit lock is always 
 from __future__ import annotations
 
 import json
-import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, event, insert, update
+from sqlalchemy import Table, insert, update
 from sqlalchemy.orm import Session
 
 from seal_service.errors import InvalidInput, NotFound
+from seal_service.storage.commit_wakeups import CommitWakeups
 from seal_service.storage.events_models import SupervisionEvent, SupervisionEventHead, SupervisionEventRoute
 
 if TYPE_CHECKING:
@@ -85,37 +85,11 @@ def json_default(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-# Dispatchers of this process wait on this; emitting transactions set it when they commit (cross-process
-# dispatchers poll, see seal_service.events.dispatcher).
-_wakeups: list[Callable[[], None]] = []
-_wakeups_lock = threading.Lock()
-
-
-def on_commit_of_events(callback: Callable[[], None]) -> Callable[[], None]:
-    """Call ``callback`` after each commit that wrote events; returns a function that unregisters it."""
-    with _wakeups_lock:
-        _wakeups.append(callback)
-
-    def remove() -> None:
-        with _wakeups_lock:
-            if callback in _wakeups:
-                _wakeups.remove(callback)
-
-    return remove
-
-
-@event.listens_for(Session, "after_commit")
-def _after_commit(session: Session) -> None:
-    if session.info.pop("supervision_events", None):
-        with _wakeups_lock:
-            callbacks = list(_wakeups)
-        for callback in callbacks:
-            callback()
-
-
-@event.listens_for(Session, "after_rollback")
-def _after_rollback(session: Session) -> None:
-    session.info.pop("supervision_events", None)
+# Dispatchers of this process wait on this; emitting transactions mark their session, and its commit wakes them
+# (cross-process dispatchers poll, see seal_service.events.dispatcher).
+EVENTS_COMMITTED = CommitWakeups("supervision_events")
+#: Call a function after each commit that wrote events (this process only); returns its unsubscriber.
+on_commit_of_events = EVENTS_COMMITTED.subscribe
 
 
 # Core statements built once (the ORM's per-call statement handling cost more than the database work).
@@ -171,7 +145,7 @@ def emit(
     )
     if routes:
         connection.execute(_INSERT_ROUTE, [{"department": d, "seq": seq} for d in routes])
-    session.info["supervision_events"] = True
+    EVENTS_COMMITTED.mark(session)
     return EmittedEvent(seq=seq, id=event_id, type=type, departments=tuple(routes), envelope=text)
 
 

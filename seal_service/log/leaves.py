@@ -24,6 +24,7 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from seal_service.settings import Settings
+from seal_service.storage.commit_wakeups import CommitWakeups
 from seal_service.storage.log_models import LogPending
 from seal_service.storage.models import SealCertificate
 from verifier.log_entry import EntryKind, LogEntry, format_time
@@ -39,8 +40,8 @@ STATUS_KINDS = {
 
 _INSERT_PENDING = insert(cast(Table, LogPending.__table__))
 
-#: ``session.info`` key set by :func:`append_entry`: when the session commits, this process's sequencers wake.
-ENTRIES_WRITTEN = "log_entries_written"
+#: Set by :func:`append_entry` on its session: when the session commits, this process's sequencers wake.
+ENTRIES_COMMITTED = CommitWakeups("log_entries_written")
 
 
 def append_entry(session: Session, entry: LogEntry, *, licence_id: str | None = None) -> None:
@@ -50,7 +51,7 @@ def append_entry(session: Session, entry: LogEntry, *, licence_id: str | None = 
         _INSERT_PENDING,
         {"entry": entry.encode(), "kind": entry.kind.value, "licence_id": licence_id, "created_at": datetime.now(UTC)},
     )
-    session.info[ENTRIES_WRITTEN] = True
+    ENTRIES_COMMITTED.mark(session)
 
 
 def _document_entry(

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -36,19 +36,17 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
-    event,
     func,
     insert,
     or_,
     select,
     update,
 )
-from sqlalchemy.orm import Session
 
 from seal_service.errors import ConfigurationError
 from seal_service.instance import Instance
 from seal_service.log.keys import LogSigningKey, signing_key
-from seal_service.log.leaves import ENTRIES_WRITTEN
+from seal_service.log.leaves import ENTRIES_COMMITTED
 from seal_service.log.tiles import RightEdge, edge_tiles
 from seal_service.storage.log_models import LogCheckpoint, LogEntryRecord, LogKey, LogPending, LogState, LogTile
 from seal_service.storage.models import Licence
@@ -355,33 +353,5 @@ class BackgroundSequencer:
                 time.sleep(self.interval)
 
 
-# Sequencers of this process wait on these; a transaction that wrote a log entry calls them when it commits.
-_wakeups: list[Callable[[], None]] = []
-_wakeups_lock = threading.Lock()
-
-
-def on_commit_of_entries(callback: Callable[[], None]) -> Callable[[], None]:
-    """Call ``callback`` after each commit that wrote log entries; returns a function that unregisters it."""
-    with _wakeups_lock:
-        _wakeups.append(callback)
-
-    def remove() -> None:
-        with _wakeups_lock:
-            if callback in _wakeups:
-                _wakeups.remove(callback)
-
-    return remove
-
-
-@event.listens_for(Session, "after_commit")
-def _after_commit(session: Session) -> None:
-    if session.info.pop(ENTRIES_WRITTEN, None):
-        with _wakeups_lock:
-            callbacks = list(_wakeups)
-        for callback in callbacks:
-            callback()
-
-
-@event.listens_for(Session, "after_rollback")
-def _after_rollback(session: Session) -> None:
-    session.info.pop(ENTRIES_WRITTEN, None)
+#: Call a function after each commit that wrote log entries (this process only); returns its unsubscriber.
+on_commit_of_entries = ENTRIES_COMMITTED.subscribe
