@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, insert, update
+from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.orm import Session
 
 from seal_service.errors import InvalidInput, NotFound
@@ -95,6 +95,12 @@ on_commit_of_events = EVENTS_COMMITTED.subscribe
 # Core statements built once (the ORM's per-call statement handling cost more than the database work).
 _HEAD = cast(Table, SupervisionEventHead.__table__)
 _NEXT_SEQ = update(_HEAD).where(_HEAD.c.id == 1).values(last_seq=_HEAD.c.last_seq + 1).returning(_HEAD.c.last_seq)
+_TAKE_SEQS = (
+    update(_HEAD)
+    .where(_HEAD.c.id == 1)
+    .values(last_seq=_HEAD.c.last_seq + bindparam("count"))
+    .returning(_HEAD.c.last_seq)
+)
 _INSERT_EVENT = insert(cast(Table, SupervisionEvent.__table__))
 _INSERT_ROUTE = insert(cast(Table, SupervisionEventRoute.__table__))
 
@@ -114,39 +120,81 @@ def emit(
     ``departments``: the authority codes that receive it (pull feed, their webhooks, routing keys on the broker).
     ``type`` must start with ``cn.gov.approval.``; other areas (complaints) add their own types that way.
     """
-    if at.tzinfo is None:
-        raise InvalidInput("event time must be timezone-aware")
-    if not type.startswith(TYPE_PREFIX):
-        raise InvalidInput(f"event types start with {TYPE_PREFIX!r}", field="type")
-    routes = sorted({d for d in departments if d})
+    (event,) = emit_many(
+        session, [EventDraft(type=type, subject=subject, data=data, departments=departments, at=at, source=source)]
+    )
+    return event
+
+
+@dataclass(frozen=True)
+class EventDraft:
+    """One event for :func:`emit_many`: :func:`emit`'s keyword arguments."""
+
+    type: str
+    subject: str | None
+    data: Mapping[str, Any]
+    departments: Iterable[str]
+    at: datetime
+    source: str
+
+
+def emit_many(session: Session, drafts: Sequence[EventDraft]) -> list[EmittedEvent]:
+    """:func:`emit` for several events, in order: their block of sequence numbers taken by one ``UPDATE ... SET
+    last_seq = last_seq + n RETURNING`` (the same head row lock, held until the transaction ends), the events and
+    their routes written by one statement each (executemany). Consecutive numbers, in the order of ``drafts``."""
+    for draft in drafts:
+        if draft.at.tzinfo is None:
+            raise InvalidInput("event time must be timezone-aware")
+        if not draft.type.startswith(TYPE_PREFIX):
+            raise InvalidInput(f"event types start with {TYPE_PREFIX!r}", field="type")
+    if not drafts:
+        return []
     # The pending change (and its audit entry, which locks the audit chain head) goes to the database first, so
     # every emitting transaction takes the audit lock before the event head lock: no lock-order deadlock.
     session.flush()
     connection = session.connection()
-    seq = connection.execute(_NEXT_SEQ).scalar_one()
-    event_id = str(uuid.uuid4())
-    envelope = {
-        "specversion": "1.0",
-        "id": event_id,
-        "source": source,
-        "type": type,
-        "subject": subject,
-        "time": rfc3339(at),
-        "datacontenttype": "application/json",
-        "sequence": str(seq),
-        "departments": routes,
-        "data": data,
-    }
-    if subject is None:
-        del envelope["subject"]
-    text = json.dumps(envelope, ensure_ascii=False, separators=(",", ":"), default=json_default)
-    connection.execute(
-        _INSERT_EVENT, {"seq": seq, "id": event_id, "type": type, "subject": subject, "time": at, "envelope": text}
-    )
-    if routes:
-        connection.execute(_INSERT_ROUTE, [{"department": d, "seq": seq} for d in routes])
+    if len(drafts) == 1:
+        last = connection.execute(_NEXT_SEQ).scalar_one()
+    else:
+        last = connection.execute(_TAKE_SEQS, {"count": len(drafts)}).scalar_one()
+    events: list[EmittedEvent] = []
+    rows: list[dict[str, Any]] = []
+    route_rows: list[dict[str, Any]] = []
+    for seq, draft in enumerate(drafts, start=int(last) - len(drafts) + 1):
+        routes = sorted({d for d in draft.departments if d})
+        event_id = str(uuid.uuid4())
+        envelope = {
+            "specversion": "1.0",
+            "id": event_id,
+            "source": draft.source,
+            "type": draft.type,
+            "subject": draft.subject,
+            "time": rfc3339(draft.at),
+            "datacontenttype": "application/json",
+            "sequence": str(seq),
+            "departments": routes,
+            "data": draft.data,
+        }
+        if draft.subject is None:
+            del envelope["subject"]
+        text = json.dumps(envelope, ensure_ascii=False, separators=(",", ":"), default=json_default)
+        rows.append(
+            {
+                "seq": seq,
+                "id": event_id,
+                "type": draft.type,
+                "subject": draft.subject,
+                "time": draft.at,
+                "envelope": text,
+            }
+        )
+        route_rows += ({"department": d, "seq": seq} for d in routes)
+        events.append(EmittedEvent(seq=seq, id=event_id, type=draft.type, departments=tuple(routes), envelope=text))
+    connection.execute(_INSERT_EVENT, rows[0] if len(rows) == 1 else rows)
+    if route_rows:
+        connection.execute(_INSERT_ROUTE, route_rows)
     EVENTS_COMMITTED.mark(session)
-    return EmittedEvent(seq=seq, id=event_id, type=type, departments=tuple(routes), envelope=text)
+    return events
 
 
 def event_source(instance: Instance) -> str:

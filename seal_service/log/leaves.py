@@ -54,6 +54,21 @@ def append_entry(session: Session, entry: LogEntry, *, licence_id: str | None = 
     ENTRIES_COMMITTED.mark(session)
 
 
+def append_entries(session: Session, entries: Sequence[tuple[LogEntry, str | None]]) -> None:
+    """:func:`append_entry` for several ``(entry, licence_id)``, in order, written by one statement (executemany)."""
+    if not entries:
+        return
+    now = datetime.now(UTC)
+    session.connection().execute(
+        _INSERT_PENDING,
+        [
+            {"entry": entry.encode(), "kind": entry.kind.value, "licence_id": licence_id, "created_at": now}
+            for entry, licence_id in entries
+        ],
+    )
+    ENTRIES_COMMITTED.mark(session)
+
+
 def _document_entry(
     kind: EntryKind,
     *,
@@ -104,6 +119,30 @@ def _log_document(
 log_licence_sealed = functools.partial(_log_document, EntryKind.SEALED)
 #: A licence was renewed: the new version's document (``archive.renewal``, in the renewal's commit).
 log_licence_renewed = functools.partial(_log_document, EntryKind.RENEWED)
+
+
+def licence_renewed_entry(
+    settings: Settings,
+    *,
+    licence_id: str,
+    document_sha256: str,
+    certificate_der: bytes,
+    item: str,
+    authority: str,
+    at: datetime,
+) -> LogEntry | None:
+    """The entry :data:`log_licence_renewed` would write (None when the log is off), for :func:`append_entries`."""
+    if not settings.log_enabled:
+        return None
+    return _document_entry(
+        EntryKind.RENEWED,
+        licence_id=licence_id,
+        document_sha256=document_sha256,
+        certificate_der=certificate_der,
+        item=item,
+        authority=authority,
+        at=at,
+    )
 
 
 def log_licence_status(

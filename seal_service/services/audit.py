@@ -25,6 +25,7 @@ import json
 import logging
 import threading
 import weakref
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -133,8 +134,29 @@ class AuditBatch:
         note: str | None = None,
     ) -> int:
         """:func:`record` through Core; returns the entry's ``seq``."""
-        if at.tzinfo is None:
-            raise InvalidInput("audit time must be timezone-aware")
+        return self.append_many(
+            [
+                {
+                    "at": at,
+                    "actor": actor,
+                    "action": action,
+                    "seal_id": seal_id,
+                    "licence_id": licence_id,
+                    "details": details,
+                    "note": note,
+                }
+            ]
+        )[0]
+
+    def append_many(self, entries: Sequence[Mapping[str, Any]]) -> list[int]:
+        """:meth:`append` for several entries, in order, written by one statement (executemany); returns their
+        ``seq``. Each of ``entries`` has :meth:`append`'s keyword arguments (``at``, ``actor``, ``action`` required).
+        The chain (each entry's ``prev_hash`` and ``entry_hash``) is computed here, in order, before the write."""
+        for entry in entries:
+            if entry["at"].tzinfo is None:
+                raise InvalidInput("audit time must be timezone-aware")
+        if not entries:
+            return []
         connection = self._session.connection()
         if self._head is None:
             row = connection.execute(_LOCK_HEAD).first()
@@ -145,38 +167,25 @@ class AuditBatch:
                 self._read = (int(row.last_seq), str(row.last_hash))
             self._head = self._read
         last_seq, last_hash = self._head
-        stored = json.loads(canonical_json(details if details is not None else {}))
-        seq = last_seq + 1
-        entry_hash = chain_hash(
-            last_hash,
-            canonical_entry(
-                seq=seq,
-                at=at,
-                actor=actor,
-                action=action,
-                seal_id=seal_id,
-                licence_id=licence_id,
-                details=stored,
-                note=note,
-            ),
-        )
-        connection.execute(
-            _INSERT_ENTRY,
-            {
-                "at": at,
-                "actor": actor,
-                "action": action,
-                "seal_id": seal_id,
-                "licence_id": licence_id,
-                "details": stored,
-                "note": note,
-                "seq": seq,
-                "prev_hash": last_hash,
-                "entry_hash": entry_hash,
-            },
-        )
-        self._head = (seq, entry_hash)
-        return seq
+        rows: list[dict[str, Any]] = []
+        for entry in entries:
+            details = entry.get("details")
+            stored = json.loads(canonical_json(details if details is not None else {}))
+            seq = last_seq + 1
+            fields = {
+                "at": entry["at"],
+                "actor": entry["actor"],
+                "action": entry["action"],
+                "seal_id": entry.get("seal_id"),
+                "licence_id": entry.get("licence_id"),
+                "note": entry.get("note"),
+            }
+            entry_hash = chain_hash(last_hash, canonical_entry(seq=seq, details=stored, **fields))
+            rows.append({**fields, "details": stored, "seq": seq, "prev_hash": last_hash, "entry_hash": entry_hash})
+            last_seq, last_hash = seq, entry_hash
+        connection.execute(_INSERT_ENTRY, rows[0] if len(rows) == 1 else rows)
+        self._head = (last_seq, last_hash)
+        return [row["seq"] for row in rows]
 
     def close(self) -> None:
         """Move the chain head to the last entry appended (nothing when none was, or all were rolled back)."""

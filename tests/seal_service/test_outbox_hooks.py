@@ -66,7 +66,7 @@ def test_a_renewal_whose_log_entry_fails_stores_nothing(db_instance, licence_pdf
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("log write failed")
 
-    monkeypatch.setattr(renewal, "log_licence_renewed", broken)
+    monkeypatch.setattr(renewal, "licence_renewed_entry", broken)
     with pytest.raises(RuntimeError, match="log write failed"):
         commit_renewal(db_instance, licence_id, base_version=1, renewed=renewed, at=datetime.now(UTC), actor="t")
     assert [v for v, _, _ in stored_versions(db_instance, licence_id)] == [1]

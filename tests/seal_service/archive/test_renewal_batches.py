@@ -6,10 +6,14 @@ licence."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import logging
 import threading
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 import seal_service.archive.renewal as renewal
 from seal_service.archive import (
@@ -22,6 +26,7 @@ from seal_service.archive import (
     renew_archive,
 )
 from seal_service.archive.tsa_rotation import rotate_tsa
+from seal_service.errors import NotFound
 from seal_service.services.audit import verify_log
 from seal_service.storage.events_models import SupervisionEvent
 from seal_service.storage.log_models import LogPending
@@ -65,14 +70,14 @@ def test_a_failing_licence_in_a_batch_is_rolled_back_alone(db_instance, licence_
     stale = pending[3]
     (done,) = commit_renewals(db_instance, [stale], at=at, actor="t")
     assert done == 2
-    original = renewal.log_licence_renewed
+    original = renewal.licence_renewed_entry
 
-    def flaky(session, settings, *, licence_id, **kwargs):  # type: ignore[no-untyped-def]
+    def flaky(settings, *, licence_id, **kwargs):  # type: ignore[no-untyped-def]
         if licence_id == ids[1]:
             raise RuntimeError("log store unavailable")
-        original(session, settings, licence_id=licence_id, **kwargs)
+        return original(settings, licence_id=licence_id, **kwargs)
 
-    monkeypatch.setattr(renewal, "log_licence_renewed", flaky)
+    monkeypatch.setattr(renewal, "licence_renewed_entry", flaky)
     results = commit_renewals(db_instance, pending, at=at, actor="t")
     assert results[0] == 2 and results[2] == 2 and results[4] == 2, results
     assert isinstance(results[1], RuntimeError)
@@ -156,14 +161,14 @@ def test_the_first_licence_of_a_batch_failing_leaves_the_audit_chain_whole(
     ids = _licences(db_instance, licence_pdf, 3)
     at = datetime.now(UTC)
     pending = _pending(db_instance, ids, at)
-    original = renewal.log_licence_renewed
+    original = renewal.licence_renewed_entry
 
-    def flaky(session, settings, *, licence_id, **kwargs):  # type: ignore[no-untyped-def]
+    def flaky(settings, *, licence_id, **kwargs):  # type: ignore[no-untyped-def]
         if licence_id == ids[0]:
             raise RuntimeError("log store unavailable")
-        original(session, settings, licence_id=licence_id, **kwargs)
+        return original(settings, licence_id=licence_id, **kwargs)
 
-    monkeypatch.setattr(renewal, "log_licence_renewed", flaky)
+    monkeypatch.setattr(renewal, "licence_renewed_entry", flaky)
     ordered = sorted(pending, key=lambda p: p.licence_id != ids[0])  # the failing one first
     results = commit_renewals(db_instance, ordered, at=at, actor="t")
     assert isinstance(results[0], RuntimeError) and results[1:] == (2, 2), results
@@ -176,3 +181,76 @@ def test_the_first_licence_of_a_batch_failing_leaves_the_audit_chain_whole(
             select(AuditEntry.seq).where(AuditEntry.action == "licence.renew", AuditEntry.licence_id.in_(ids))
         ).all()
     assert len(renew_seqs) == 2 and max(renew_seqs) < report.last_seq
+
+
+def test_a_write_failing_in_the_batch_falls_back_to_one_licence_at_a_time(db_instance, licence_pdf, caplog) -> None:  # type: ignore[no-untyped-def]
+    """The batch is first written with one statement per table; a licence whose version row the database refuses
+    (no TSA serial: NOT NULL) makes that statement fail, and the batch is written again one licence at a time: the
+    bad licence fails alone, the others commit whole, with consecutive event numbers and an intact audit chain."""
+    ids = _licences(db_instance, licence_pdf, 4)
+    at = datetime.now(UTC)
+    pending = _pending(db_instance, ids, at)
+    bad = pending[2]
+    pending[2] = dataclasses.replace(bad, renewed=dataclasses.replace(bad.renewed, tsa_serial=None))
+    with db_instance.sessions() as session:
+        before = session.scalar(select(func.max(SupervisionEvent.seq))) or 0
+    with caplog.at_level(logging.INFO, logger=renewal.__name__):
+        results = commit_renewals(db_instance, pending, at=at, actor="t")
+    assert any("not stored together" in r.getMessage() for r in caplog.records)
+    assert results[0] == 2 and results[1] == 2 and results[3] == 2, results
+    assert isinstance(results[2], IntegrityError)
+    assert [v for v, _, _ in stored_versions(db_instance, ids[2])] == [1]
+    assert _traces(db_instance, ids[2]) == (0, 0, 0)
+    for index in (0, 1, 3):
+        assert [v for v, _, _ in stored_versions(db_instance, ids[index])] == [1, 2]
+        assert _traces(db_instance, ids[index]) == (1, 1, 1)
+    with db_instance.sessions() as session:
+        seqs = session.scalars(
+            select(SupervisionEvent.seq).where(SupervisionEvent.seq > before).order_by(SupervisionEvent.seq)
+        ).all()
+        subjects = session.scalars(
+            select(SupervisionEvent.subject).where(SupervisionEvent.seq > before).order_by(SupervisionEvent.seq)
+        ).all()
+    # No number was lost to the rolled-back batch: the three events follow the ones before, in batch order.
+    assert seqs == [before + 1, before + 2, before + 3]
+    assert subjects == [ids[0], ids[1], ids[3]]
+    verify_log(db_instance)
+
+
+def test_a_batch_is_written_together_with_consecutive_events_and_a_whole_audit_chain(
+    db_instance, licence_pdf, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    """The optimistic path: a duplicate and an unknown licence in the batch are refused, the others stored with
+    their audit entries in batch order (each chained to the one before) and a block of event numbers."""
+    ids = _licences(db_instance, licence_pdf, 3)
+    at = datetime.now(UTC)
+    pending = _pending(db_instance, ids, at)
+    duplicate = pending[0]
+    unknown = PendingRenewal("no-such-licence", 1, duplicate.renewed)
+    with db_instance.sessions() as session:
+        before = session.scalar(select(func.max(SupervisionEvent.seq))) or 0
+    with caplog.at_level(logging.INFO, logger=renewal.__name__):
+        results = commit_renewals(db_instance, [*pending, duplicate, unknown], at=at, actor="t")
+    assert not any("not stored together" in r.getMessage() for r in caplog.records)  # no fallback
+    assert results[:3] == (2, 2, 2)
+    assert isinstance(results[3], AlreadyRenewed)
+    assert isinstance(results[4], NotFound)
+    for licence_id in ids:
+        assert _traces(db_instance, licence_id) == (1, 1, 1)
+    with db_instance.sessions() as session:
+        events = session.execute(
+            select(SupervisionEvent.seq, SupervisionEvent.subject, SupervisionEvent.envelope)
+            .where(SupervisionEvent.seq > before)
+            .order_by(SupervisionEvent.seq)
+        ).all()
+        audit = session.execute(
+            select(AuditEntry.licence_id, AuditEntry.seq)
+            .where(AuditEntry.action == "licence.renew", AuditEntry.licence_id.in_(ids))
+            .order_by(AuditEntry.seq)
+        ).all()
+    assert [e.seq for e in events] == [before + 1, before + 2, before + 3]
+    assert [e.subject for e in events] == ids
+    assert all(json.loads(e.envelope)["sequence"] == str(e.seq) for e in events)
+    assert [a.licence_id for a in audit] == ids
+    assert [a.seq for a in audit] == list(range(audit[0].seq, audit[0].seq + 3))
+    verify_log(db_instance)
