@@ -2,14 +2,16 @@
 ``PdfTimeStamper.update_archival_timestamp_chain`` on the same stored B-LTA licences, in the same run.
 
 Run: ``.venv/bin/python bench/renew.py`` (``--count 500`` licences; ``--quick`` for 60; ``--pyhanko-files N`` to give
-pyHanko's leg fewer files; ``--database-url postgresql://...`` for PostgreSQL). A throwaway instance seals
+pyHanko's leg fewer files; ``--database-url postgresql://...`` for PostgreSQL; ``--workers N`` adds an end-to-end
+leg in N processes, the licences then split in three between the end-to-end legs). A throwaway instance seals
 ``--distinct`` (20) licences at B-LTA, stores copies up to ``--count`` (copies share a PDF, each is a licence row of
 its own), and rotates its TSA so that renewals have a newer TSA certificate. Then, on the same files:
 
 * ours, end to end: :func:`seal_service.archive.renew_licences` on batches of ``--batch-size`` (16) licences, what
   ``seal-service archive renew`` runs (read the newest versions from the database, DSS + document time-stamp,
   commit each new version with its audit entry, supervision event and issuance-log entry: one transaction per
-  batch, a savepoint per licence), in 1 warmed worker process (first half of the licences) and in 2 (second half);
+  batch, written together with one statement per table), in 1 warmed worker process (first half of the licences)
+  and in 2 (second half);
 * ours, PDF only: :meth:`ArchiveRenewer.renew_pdf` on the stored bytes, 1 process (no database); it prints how
   many revisions were written directly (seal_service/archive/fast_revision.py) and how many fell back to pyHanko;
 * pyHanko: ``PdfTimeStamper(InProcessTimeStamper(our TSA)).update_archival_timestamp_chain(reader, validation
@@ -196,7 +198,14 @@ def main() -> None:
     parser.add_argument("--pyhanko-files", type=int, help="give pyHanko's leg only the first N files")
     parser.add_argument("--database-url", help="default: SQLite in a temporary directory")
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="licences per transaction (1: unbatched)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="also an end-to-end leg in N processes (archive renew --workers N); the licences split in three",
+    )
     args = parser.parse_args()
+    if args.workers is not None and args.workers < 1:
+        parser.error("--workers must be at least 1")
     count = 60 if args.quick else args.count
     logging.disable(logging.WARNING)
     print(_load())
@@ -211,18 +220,29 @@ def main() -> None:
         files = issued[: args.pyhanko_files] if args.pyhanko_files else issued
         pyhanko_time, pyhanko_cpu, pyhanko_ok = _pyhanko(home, args.database_url, files, at)
         assert pyhanko_ok == len(files)
-        half = len(ids) // 2
+        # The licences split between the end-to-end legs (each licence is renewed once): halves, or thirds with
+        # --workers N.
+        parts = 3 if args.workers else 2
+        half, end = len(ids) // parts, 2 * len(ids) // parts if args.workers else len(ids)
         one, one_cpu = _ours_end_to_end(home, args.database_url, ids[:half], at, 1, args.batch_size)
-        two, two_cpu = _ours_end_to_end(home, args.database_url, ids[half:], at, 2, args.batch_size)
+        two, two_cpu = _ours_end_to_end(home, args.database_url, ids[half:end], at, 2, args.batch_size)
+        if args.workers:
+            many, many_cpu = _ours_end_to_end(home, args.database_url, ids[end:], at, args.workers, args.batch_size)
         print(_load())
     database = "PostgreSQL (server CPU not counted)" if args.database_url else "SQLite (in-process, counted)"
     print(f"database: {database}; end to end: {args.batch_size} licences per transaction")
     legs = {
         "ours, PDF only, 1 process": (len(issued), pdf_only, pdf_only_cpu),
         "ours, end to end, 1 process": (half, one, one_cpu),
-        "ours, end to end, 2 processes": (len(ids) - half, two, two_cpu),
+        "ours, end to end, 2 processes": (end - half, two, two_cpu),
         "pyHanko update_archival_timestamp_chain, 1 process": (len(files), pyhanko_time, pyhanko_cpu),
     }
+    if args.workers:
+        legs[f"ours, end to end, {args.workers} processes (on {os.cpu_count()} cores)"] = (
+            len(ids) - end,
+            many,
+            many_cpu,
+        )
     print(f"{'leg':<52} {'licences/s':>10} {'wall ms':>8} {'CPU ms':>7}  (per licence; CPU summed over processes)")
     for name, (n, wall, cpu) in legs.items():
         print(f"{name:<52} {n / wall:10.1f} {1000 * wall / n:8.2f} {1000 * cpu / n:7.2f}")
@@ -231,9 +251,12 @@ def main() -> None:
         n, wall, cpu = legs[name]
         by_wall, by_cpu = py_wall / (wall / n), py_cpu / (cpu / n)
         print(f"ratio {name} / pyHanko (1 process each): {by_wall:5.2f}x by wall time, {by_cpu:5.2f}x by CPU time")
-    two_rate = (len(ids) - half) / two
+    two_rate = (end - half) / two
     print(f"ours end to end on 2 processes: {two_rate:.1f} licences/s wall (target >= 100; see the load average)")
-    print(f"  CPU-bound capacity of 2 idle cores at the 2-process CPU cost: {2 * (len(ids) - half) / two_cpu:.1f}/s")
+    print(f"  CPU-bound capacity of 2 idle cores at the 2-process CPU cost: {2 * (end - half) / two_cpu:.1f}/s")
+    if args.workers:
+        rate = (len(ids) - end) / many
+        print(f"ours end to end on {args.workers} processes ({os.cpu_count()} cores): {rate:.1f} licences/s wall")
 
 
 if __name__ == "__main__":
