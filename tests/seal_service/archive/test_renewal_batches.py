@@ -12,7 +12,8 @@ import logging
 import threading
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
 import seal_service.archive.renewal as renewal
@@ -254,3 +255,16 @@ def test_a_batch_is_written_together_with_consecutive_events_and_a_whole_audit_c
     assert [a.licence_id for a in audit] == ids
     assert [a.seq for a in audit] == list(range(audit[0].seq, audit[0].seq + 3))
     verify_log(db_instance)
+
+
+def test_renewed_pdfs_are_stored_uncompressed_out_of_line_on_postgresql(db_instance) -> None:  # type: ignore[no-untyped-def]
+    """Migration 0006_renew_storage: no pglz attempt on already compressed PDF bytes (PostgreSQL only)."""
+    if db_instance.engine.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL storage setting; SQLite has none")
+    with db_instance.engine.connect() as connection:
+        storage = connection.scalar(
+            text(
+                "SELECT attstorage FROM pg_attribute WHERE attrelid = 'licence_versions'::regclass AND attname = 'pdf'"
+            )
+        )
+    assert storage == "e"
