@@ -688,8 +688,8 @@ def renew_licences(
     actor: str = "archive-renewal",
 ) -> list[RenewalOutcome]:
     """:func:`renew_licence` for a batch: the newest versions read in one session, each PDF renewed, and the
-    renewals committed by :func:`commit_renewals` in one transaction with a savepoint per licence (each licence
-    all or nothing; one failing licence is reported FAILED and the others commit). Outcomes in the order of
+    renewals committed by :func:`commit_renewals` in one transaction (each licence all or nothing; one failing
+    licence is reported FAILED and the others commit). Outcomes in the order of
     ``licence_ids``; never raises for one licence's trouble (a failed batch commit makes every renewal in it
     FAILED, nothing stored)."""
     renewer = renewer or ArchiveRenewer(instance)
@@ -720,7 +720,7 @@ def renew_licences(
     return [s if isinstance(s, RenewalOutcome) else _committed(s, next(results)) for s in steps]
 
 
-#: Licences renewed per transaction (one commit per batch; a savepoint per licence).
+#: Licences renewed per transaction (one commit per batch; written together, a savepoint per licence on failure).
 BATCH_SIZE = 16
 
 
