@@ -358,7 +358,7 @@ def commit_renewals(
         }
         # Read once per batch: the routes of an item's events and the seal certificates.
         routes: dict[tuple[str, str], tuple[set[str], str | None]] = {}
-        certificates: dict[str, bytes] = {}
+        certificates: dict[int, bytes] = {}
         # The audit entries through Core, the chain head locked at the first one and moved once at the end.
         audit = AuditBatch(session)
         # First, optimistically, the whole batch in one savepoint with one statement per table. Should anything in
@@ -425,7 +425,7 @@ def _commit_together(
     at: datetime,
     actor: str,
     routes: dict[tuple[str, str], tuple[set[str], str | None]],
-    certificates: dict[str, bytes],
+    certificates: dict[int, bytes],
     audit: AuditBatch,
 ) -> tuple[int | Exception, ...] | None:
     """The optimistic path of :func:`commit_renewals`: every storable renewal of the batch in one savepoint, one
@@ -477,7 +477,7 @@ def _store_renewals(
     at: datetime,
     actor: str,
     routes: dict[tuple[str, str], tuple[set[str], str | None]],
-    certificates: dict[str, bytes],
+    certificates: dict[int, bytes],
     audit: AuditBatch,
 ) -> list[int]:
     """Renewals inside the caller's savepoint, in the order of ``items``: version rows, audit entries, events, log
