@@ -257,10 +257,10 @@ def test_a_batch_is_written_together_with_consecutive_events_and_a_whole_audit_c
     verify_log(db_instance)
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # a storage setting SQLite does not have
 def test_renewed_pdfs_are_stored_uncompressed_out_of_line_on_postgresql(db_instance) -> None:  # type: ignore[no-untyped-def]
     """Migration 0006_renew_storage: no pglz attempt on already compressed PDF bytes (PostgreSQL only)."""
-    if db_instance.engine.dialect.name != "postgresql":
-        pytest.skip("a PostgreSQL storage setting; SQLite has none")
+    assert db_instance.engine.dialect.name == "postgresql"
     with db_instance.engine.connect() as connection:
         storage = connection.scalar(
             text(
