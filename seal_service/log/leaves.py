@@ -18,7 +18,7 @@ import functools
 import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
@@ -90,38 +90,8 @@ def _document_entry(
     )
 
 
-def _log_document(
+def _logged_document_entry(
     kind: EntryKind,
-    session: Session,
-    settings: Settings,
-    *,
-    licence_id: str,
-    document_sha256: str,
-    certificate_der: bytes,
-    item: str,
-    authority: str,
-    at: datetime,
-) -> None:
-    if settings.log_enabled:
-        entry = _document_entry(
-            kind,
-            licence_id=licence_id,
-            document_sha256=document_sha256,
-            certificate_der=certificate_der,
-            item=item,
-            authority=authority,
-            at=at,
-        )
-        append_entry(session, entry, licence_id=licence_id)
-
-
-#: A licence was sealed (``services.sealing.seal_licence`` step 5); keyword arguments as :func:`_log_document`.
-log_licence_sealed = functools.partial(_log_document, EntryKind.SEALED)
-#: A licence was renewed: the new version's document (``archive.renewal``, in the renewal's commit).
-log_licence_renewed = functools.partial(_log_document, EntryKind.RENEWED)
-
-
-def licence_renewed_entry(
     settings: Settings,
     *,
     licence_id: str,
@@ -131,11 +101,11 @@ def licence_renewed_entry(
     authority: str,
     at: datetime,
 ) -> LogEntry | None:
-    """The entry :data:`log_licence_renewed` would write (None when the log is off), for :func:`append_entries`."""
+    """The entry of a licence's document (None when the log is off)."""
     if not settings.log_enabled:
         return None
     return _document_entry(
-        EntryKind.RENEWED,
+        kind,
         licence_id=licence_id,
         document_sha256=document_sha256,
         certificate_der=certificate_der,
@@ -143,6 +113,21 @@ def licence_renewed_entry(
         authority=authority,
         at=at,
     )
+
+
+def _log_document(kind: EntryKind, session: Session, settings: Settings, *, licence_id: str, **fields: Any) -> None:
+    entry = _logged_document_entry(kind, settings, licence_id=licence_id, **fields)
+    if entry is not None:
+        append_entry(session, entry, licence_id=licence_id)
+
+
+#: A licence was sealed (``services.sealing.seal_licence`` step 5); keyword arguments as
+#: :func:`_logged_document_entry`.
+log_licence_sealed = functools.partial(_log_document, EntryKind.SEALED)
+#: A licence was renewed: the new version's document (``archive.renewal``, in the renewal's commit).
+log_licence_renewed = functools.partial(_log_document, EntryKind.RENEWED)
+#: The entry :data:`log_licence_renewed` would write (None when the log is off), for :func:`append_entries`.
+licence_renewed_entry = functools.partial(_logged_document_entry, EntryKind.RENEWED)
 
 
 def log_licence_status(
