@@ -114,6 +114,11 @@ class PrivateRabbitMQ:
         except OSError:
             return False
 
+    @property
+    def running(self) -> bool:
+        """The node's OS process is alive (it may still be starting)."""
+        return self._process is not None and self._process.poll() is None
+
     def stop(self, timeout: float = 60) -> None:
         """``rabbitmqctl -n <node> stop``; then wait for the OS process (killed if it does not end)."""
         if self._process is None:
