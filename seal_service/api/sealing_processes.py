@@ -120,6 +120,7 @@ def _sealing_process(listener: socket.socket, settings: Settings, parent: int) -
     import logging.config
 
     from seal_service.instance import Instance
+    from seal_service.ops.heap import settle_worker_heap
     from seal_service.ops.logs import LOG_LEVEL_ENV, logging_config
 
     # Spawned, so nothing of the server's logging is inherited: the same format (JSON in production) and level.
@@ -129,6 +130,7 @@ def _sealing_process(listener: socket.socket, settings: Settings, parent: int) -
     instance = Instance(settings)
     with instance.sessions() as session:  # warm: database, policy, catalogue
         instance.lifecycle.state(session)
+    settle_worker_heap()
     while True:
         connection, _ = listener.accept()
         with connection:

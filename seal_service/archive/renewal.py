@@ -787,10 +787,12 @@ _process_state: dict[str, object] = {}
 
 def _start_worker(settings: Settings) -> None:
     from seal_service.instance import Instance
+    from seal_service.ops.heap import settle_worker_heap
 
     instance = Instance(settings)
     _process_state["instance"] = instance
     _process_state["renewer"] = ArchiveRenewer(instance)
+    settle_worker_heap()
 
 
 def _renew_batch(job: tuple[list[str], datetime, timedelta, str]) -> list[RenewalOutcome]:
