@@ -26,12 +26,15 @@ load average before and after.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import multiprocessing
 import os
+import secrets
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from io import BytesIO
 from pathlib import Path
@@ -44,6 +47,25 @@ HORIZON = timedelta(days=2000)
 def _load() -> str:
     one, five, _ = os.getloadavg()
     return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
+
+
+@contextlib.contextmanager
+def _throwaway_database(server_url: str | None) -> Iterator[str | None]:
+    """A new, empty PostgreSQL database on the server of ``server_url`` for this run (an instance's database holds
+    its PKI, so a database another run initialised cannot be reused), dropped at the end; None for SQLite."""
+    if server_url is None:
+        yield None
+        return
+    import psycopg
+
+    name = f"seal_bench_renew_{secrets.token_hex(4)}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{server_url.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _settings(home: Path, database_url: str | None):  # type: ignore[no-untyped-def]
@@ -196,7 +218,11 @@ def main() -> None:
     parser.add_argument("--distinct", type=int, default=20)
     parser.add_argument("--quick", action="store_true", help="60 licences")
     parser.add_argument("--pyhanko-files", type=int, help="give pyHanko's leg only the first N files")
-    parser.add_argument("--database-url", help="default: SQLite in a temporary directory")
+    parser.add_argument(
+        "--database-url",
+        help="a PostgreSQL server (postgresql://...): the run makes a throwaway database there and drops it at the "
+        "end; default: SQLite in a temporary directory",
+    )
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="licences per transaction (1: unbatched)")
     parser.add_argument(
         "--workers",
@@ -209,7 +235,9 @@ def main() -> None:
     count = 60 if args.quick else args.count
     logging.disable(logging.WARNING)
     print(_load())
-    with tempfile.TemporaryDirectory(prefix="bench-renew-") as tmp:
+    server_url = args.database_url
+    with tempfile.TemporaryDirectory(prefix="bench-renew-") as tmp, _throwaway_database(server_url) as database_url:
+        args.database_url = database_url
         home = Path(tmp) / "instance"
         started = time.perf_counter()
         ids, at = _prepare(home, args.database_url, count, min(args.distinct, count))
