@@ -30,11 +30,9 @@ import contextlib
 import logging
 import multiprocessing
 import os
-import secrets
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from io import BytesIO
 from pathlib import Path
@@ -49,23 +47,14 @@ def _load() -> str:
     return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
 
 
-@contextlib.contextmanager
-def _throwaway_database(server_url: str | None) -> Iterator[str | None]:
+def _throwaway_database(server_url: str | None, home: Path) -> contextlib.AbstractContextManager[str | None]:
     """A new, empty PostgreSQL database on the server of ``server_url`` for this run (an instance's database holds
     its PKI, so a database another run initialised cannot be reused), dropped at the end; None for SQLite."""
     if server_url is None:
-        yield None
-        return
-    import psycopg
+        return contextlib.nullcontext(None)
+    from tests.support.instances import own_database
 
-    name = f"seal_bench_renew_{secrets.token_hex(4)}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{server_url.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return own_database("postgresql", home, server_url)
 
 
 def _settings(home: Path, database_url: str | None):  # type: ignore[no-untyped-def]
@@ -236,7 +225,10 @@ def main() -> None:
     logging.disable(logging.WARNING)
     print(_load())
     server_url = args.database_url
-    with tempfile.TemporaryDirectory(prefix="bench-renew-") as tmp, _throwaway_database(server_url) as database_url:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-renew-") as tmp,
+        _throwaway_database(server_url, Path(tmp)) as database_url,
+    ):
         args.database_url = database_url
         home = Path(tmp) / "instance"
         started = time.perf_counter()
