@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from asn1crypto import crl as asn1_crl
@@ -33,12 +32,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from seal_service.gm.keys import Sm2Signer
+from seal_service.protocols.crl import RevokedEntry
 from seal_service.services.lifecycle import LifecycleState, Revocation, effective_revocation, explicit_revocation
 from seal_service.storage.gm_models import GmSealMaterial
 from seal_service.storage.models import Seal
 from verifier.gm_structures import SM2_WITH_SM3
 
-__all__ = ["Sm2RevokedEntry", "build_sm2_crl", "material_revocation", "sm2_revocations"]
+__all__ = ["build_sm2_crl", "material_revocation", "sm2_revocations"]
 
 # asn1crypto's CRLReason names by RFC 5280 reason (x509.ReasonFlags values).
 _REASONS = {
@@ -55,17 +55,6 @@ _REASONS = {
 }
 
 
-@dataclass(frozen=True)
-class Sm2RevokedEntry:
-    """One revoked SM2 seal certificate as it appears on the SM2 CRL."""
-
-    serial_number: int
-    revoked_at: datetime
-    reason: str | None = None
-    """RFC 5280 reason name (``keyCompromise``, ``cessationOfOperation``...); None or unspecified: no reasonCode."""
-    invalidity_date: datetime | None = None
-
-
 def _seconds(at: datetime) -> datetime:
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError("time must be timezone-aware")
@@ -80,7 +69,7 @@ def build_sm2_crl(
     *,
     issuer: x509.Certificate,
     issuer_key: Sm2Signer,
-    revoked: Iterable[Sm2RevokedEntry],
+    revoked: Iterable[RevokedEntry],
     number: int,
     this_update: datetime,
     next_update: datetime,
@@ -102,8 +91,9 @@ def build_sm2_crl(
             raise ValueError(f"serial {entry.serial_number:#x} listed twice")
         seen.add(entry.serial_number)
         extensions = []
-        if entry.reason and entry.reason != "unspecified":
-            extensions.append({"extn_id": "crl_reason", "critical": False, "extn_value": _REASONS[entry.reason]})
+        reason = entry.reason.value if entry.reason is not None else "unspecified"
+        if reason != "unspecified":
+            extensions.append({"extn_id": "crl_reason", "critical": False, "extn_value": _REASONS[reason]})
         if entry.invalidity_date is not None:
             extensions.append(
                 {

@@ -272,7 +272,7 @@ class RevocationService:
         from asn1crypto import x509 as asn1_x509
 
         from seal_service.gm.pki import Sm2Role
-        from seal_service.gm.revocation import Sm2RevokedEntry, build_sm2_crl
+        from seal_service.gm.revocation import build_sm2_crl
         from seal_service.gm.service import gm_keys
         from seal_service.storage.gm_models import GmPkiCertificate
 
@@ -282,10 +282,7 @@ class RevocationService:
         return build_sm2_crl(
             issuer=asn1_x509.Certificate.load(row.certificate_der),
             issuer_key=gm_keys(self._instance).resolve(row.key_ref),
-            revoked=[
-                Sm2RevokedEntry(e.serial_number, e.revoked_at, e.reason.value if e.reason else None, e.invalidity_date)
-                for e in entries
-            ],
+            revoked=entries,
             number=number,
             this_update=at,
             next_update=next_update,

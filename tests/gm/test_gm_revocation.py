@@ -18,9 +18,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from seal_service.gm.keys import SoftwareSm2Key
-from seal_service.gm.revocation import Sm2RevokedEntry, build_sm2_crl
+from seal_service.gm.revocation import build_sm2_crl
 from seal_service.gm.seal_data import build_ses_signature
 from seal_service.gm.service import gm_keys, gm_material_for, gm_seal_pdf
+from seal_service.protocols.crl import RevokedEntry
 from seal_service.storage.gm_models import GmPkiCertificate
 from tests.support.pdfs import sample_licence_pdf
 from verifier.gm import NationalContext, verify_national_seals
@@ -215,7 +216,7 @@ def test_a_stale_crl_leaves_the_national_seal_indeterminate(dual) -> None:  # ty
     listed = build_sm2_crl(
         issuer=ca,
         issuer_key=ca_key,
-        revoked=[Sm2RevokedEntry(signer.serial_number, old, "keyCompromise")],
+        revoked=[RevokedEntry(signer.serial_number, old, x509.ReasonFlags.key_compromise)],
         number=2,
         this_update=old,
         next_update=old + timedelta(days=7),
